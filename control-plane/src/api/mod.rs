@@ -1,0 +1,73 @@
+//! The HTTP surface of the control plane on `--admin-listen`: the native admin API (seed 003,
+//! behind admin tokens), the database-backed public verify/validate, and `/status`.
+
+pub mod activations;
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod extract;
+pub mod fields;
+pub mod licenses;
+pub mod pagination;
+pub mod products;
+pub mod public;
+pub mod status;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use license_shared::{ApiError, codes};
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub auth: Arc<auth::AuthConfig>,
+}
+
+/// The whole router, with state applied.
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    let admin = Router::new()
+        .merge(products::router())
+        .merge(customers::router())
+        .merge(licenses::router())
+        .merge(activations::router())
+        .merge(tokens::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    Router::new()
+        .merge(admin)
+        .merge(public::router())
+        .merge(status::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(codes::NOT_FOUND, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        "this endpoint does not support that method",
+    )
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}

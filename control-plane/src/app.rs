@@ -1,0 +1,95 @@
+//! [`Application`]: connects to the database, applies migrations, binds the admin listener and
+//! serves until told to stop. `main` and the tests start the control plane the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, auth::AuthConfig};
+use crate::cli::ServeArgs;
+use crate::db;
+
+/// A control plane that is bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Connects (retrying for `--db-startup-timeout`), migrates and binds `--admin-listen`
+    /// (port 0 picks a free port; see [`Application::local_addr`]).
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let pool = db::connect(&args.database).await?;
+        db::migrate(&pool).await?;
+        if args.admin_token.is_none() {
+            tracing::warn!(
+                "no ADMIN_TOKEN set: only tokens made with `control-plane tokens create` work"
+            );
+        }
+        let state = AppState {
+            db: pool.clone(),
+            auth: Arc::new(AuthConfig::new(args.admin_token.as_deref())),
+        };
+        let router = api::app(state, args.max_body_bytes);
+        let listener = TcpListener::bind(args.admin_listen)
+            .await
+            .with_context(|| format!("binding the admin API to {}", args.admin_listen))?;
+        Ok(Self {
+            listener,
+            router,
+            pool,
+            shutdown_timeout: args.shutdown_timeout,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most
+    /// `--shutdown-timeout`.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(%addr, "admin API listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(self.shutdown_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.context("admin API server failed")?,
+            () = deadline => tracing::warn!(
+                timeout = ?self.shutdown_timeout,
+                "in-flight requests did not finish in time; stopping anyway"
+            ),
+        }
+        self.pool.close().await;
+        tracing::info!("control plane stopped");
+        Ok(())
+    }
+}

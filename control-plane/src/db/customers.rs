@@ -1,0 +1,194 @@
+//! Customers table. Emails are unique regardless of case.
+
+use chrono::{DateTime, Utc};
+use license_shared::Customer;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::revision::{self, Entity};
+use super::{DeleteOutcome, Page};
+
+/// A customer's editable fields, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFields {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub reference: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+/// Fields to change; the outer `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerChanges {
+    pub email: Option<String>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub company_name: Option<Option<String>>,
+    pub reference: Option<Option<String>>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl CustomerChanges {
+    fn apply(self, current: Customer) -> CustomerFields {
+        CustomerFields {
+            email: self.email.unwrap_or(current.email),
+            first_name: self.first_name.unwrap_or(current.first_name),
+            last_name: self.last_name.unwrap_or(current.last_name),
+            company_name: self.company_name.unwrap_or(current.company_name),
+            reference: self.reference.unwrap_or(current.reference),
+            metadata: self.metadata.unwrap_or(current.metadata),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: Uuid,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company_name: Option<String>,
+    reference: Option<String>,
+    metadata: serde_json::Value,
+    revision: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        Customer {
+            id: row.id,
+            email: row.email,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            company_name: row.company_name,
+            reference: row.reference,
+            metadata: row.metadata,
+            revision: row.revision,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, email, first_name, last_name, company_name, reference, metadata, \
+                       revision, created_at, updated_at";
+
+pub async fn insert(pool: &PgPool, fields: CustomerFields) -> sqlx::Result<Customer> {
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO customers \
+         (id, email, first_name, last_name, company_name, reference, metadata, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+    )
+    .bind(id)
+    .bind(&fields.email)
+    .bind(&fields.first_name)
+    .bind(&fields.last_name)
+    .bind(&fields.company_name)
+    .bind(&fields.reference)
+    .bind(&fields.metadata)
+    .execute(&mut *tx)
+    .await?;
+    revision::stamp(&mut tx, Entity::Customer, id).await?;
+    let customer = fetch(&mut *tx, id, false).await?;
+    tx.commit().await?;
+    customer.ok_or(sqlx::Error::RowNotFound)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Customer>> {
+    fetch(pool, id, false).await
+}
+
+/// The customer with this email (any case).
+pub async fn get_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE lower(email) = lower($1)");
+    Ok(sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(email)
+        .fetch_optional(pool)
+        .await?
+        .map(Customer::from))
+}
+
+async fn fetch<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+    for_update: bool,
+) -> sqlx::Result<Option<Customer>> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1{lock}");
+    Ok(sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .map(Customer::from))
+}
+
+/// A page of customers, oldest first, and the total count.
+pub async fn list(pool: &PgPool, page: Page) -> sqlx::Result<(Vec<Customer>, i64)> {
+    let sql = format!("SELECT {COLUMNS} FROM customers ORDER BY created_at, id LIMIT $1 OFFSET $2");
+    let rows = sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(pool)
+        .await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(pool)
+        .await?;
+    Ok((rows.into_iter().map(Customer::from).collect(), total))
+}
+
+pub async fn update(
+    pool: &PgPool,
+    id: Uuid,
+    changes: CustomerChanges,
+) -> sqlx::Result<Option<Customer>> {
+    let mut tx = pool.begin().await?;
+    let Some(current) = fetch(&mut *tx, id, true).await? else {
+        return Ok(None);
+    };
+    let fields = changes.apply(current);
+    sqlx::query(
+        "UPDATE customers SET email = $2, first_name = $3, last_name = $4, company_name = $5, \
+         reference = $6, metadata = $7, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&fields.email)
+    .bind(&fields.first_name)
+    .bind(&fields.last_name)
+    .bind(&fields.company_name)
+    .bind(&fields.reference)
+    .bind(&fields.metadata)
+    .execute(&mut *tx)
+    .await?;
+    revision::stamp(&mut tx, Entity::Customer, id).await?;
+    let customer = fetch(&mut *tx, id, false).await?;
+    tx.commit().await?;
+    Ok(customer)
+}
+
+/// Deletes a customer who owns no license.
+pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<DeleteOutcome> {
+    let mut tx = pool.begin().await?;
+    if fetch(&mut *tx, id, true).await?.is_none() {
+        return Ok(DeleteOutcome::NotFound);
+    }
+    let in_use: i64 = sqlx::query_scalar("SELECT count(*) FROM licenses WHERE customer_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if in_use > 0 {
+        return Ok(DeleteOutcome::InUse(in_use));
+    }
+    sqlx::query("DELETE FROM customers WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    revision::tombstone(&mut tx, Entity::Customer, id).await?;
+    tx.commit().await?;
+    Ok(DeleteOutcome::Deleted)
+}

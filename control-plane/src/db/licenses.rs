@@ -1,0 +1,359 @@
+//! Licenses table. A license row read here carries its active device ids, the replicated fact
+//! [`license_shared::evaluate`] needs, and its private notes, which never leave the control
+//! plane (hence [`LicenseRecord`] rather than a bare [`License`]).
+
+use chrono::{DateTime, Utc};
+use license_shared::{EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::revision::{self, Entity};
+use super::{Page, corrupt, products};
+
+/// A license as the control plane knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseRecord {
+    pub license: License,
+    pub private_notes: Option<String>,
+}
+
+/// Every editable field of a license, already validated.
+#[derive(Debug, Clone)]
+pub struct LicenseFields {
+    pub product_id: Uuid,
+    pub customer_id: Uuid,
+    pub edition: Option<String>,
+    pub status: LicenseStatus,
+    pub license_type: LicenseType,
+    pub max_activations: Option<i32>,
+    pub features: serde_json::Map<String, serde_json::Value>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub private_notes: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+/// Fields to change; the outer `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseChanges {
+    pub edition: Option<Option<String>>,
+    pub status: Option<LicenseStatus>,
+    pub license_type: Option<LicenseType>,
+    pub max_activations: Option<Option<i32>>,
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub notes: Option<Option<String>>,
+    pub private_notes: Option<Option<String>>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl LicenseChanges {
+    /// Whether applying these changes would leave every field as it is.
+    pub fn is_empty(&self) -> bool {
+        self.edition.is_none()
+            && self.status.is_none()
+            && self.license_type.is_none()
+            && self.max_activations.is_none()
+            && self.features.is_none()
+            && self.starts_at.is_none()
+            && self.expires_at.is_none()
+            && self.notes.is_none()
+            && self.private_notes.is_none()
+            && self.metadata.is_none()
+    }
+
+    fn apply(self, current: LicenseRecord) -> LicenseFields {
+        let license = current.license;
+        LicenseFields {
+            product_id: license.product_id,
+            customer_id: license.customer_id,
+            edition: self.edition.unwrap_or(license.edition),
+            status: self.status.unwrap_or(license.status),
+            license_type: self.license_type.unwrap_or(license.license_type),
+            max_activations: self.max_activations.unwrap_or(license.max_activations),
+            features: self.features.unwrap_or(license.features),
+            starts_at: self.starts_at.unwrap_or(license.starts_at),
+            expires_at: self.expires_at.unwrap_or(license.expires_at),
+            notes: self.notes.unwrap_or(license.notes),
+            private_notes: self.private_notes.unwrap_or(current.private_notes),
+            metadata: self.metadata.unwrap_or(license.metadata),
+        }
+    }
+}
+
+/// Which licenses a listing shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LicenseFilter {
+    pub status: Option<EffectiveStatus>,
+    pub product_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// What creating a license did.
+#[derive(Debug)]
+pub enum InsertOutcome {
+    Created(LicenseRecord),
+    UnknownProduct,
+    UnknownCustomer,
+}
+
+#[derive(sqlx::FromRow)]
+struct LicenseRow {
+    id: Uuid,
+    number: i64,
+    key: String,
+    product_id: Uuid,
+    customer_id: Uuid,
+    edition: Option<String>,
+    status: String,
+    license_type: String,
+    max_activations: Option<i32>,
+    features: serde_json::Value,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    notes: Option<String>,
+    private_notes: Option<String>,
+    metadata: serde_json::Value,
+    active_devices: Vec<String>,
+    revision: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<LicenseRow> for LicenseRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: LicenseRow) -> Result<Self, Self::Error> {
+        let serde_json::Value::Object(features) = row.features else {
+            return Err(corrupt("features", "not a JSON object"));
+        };
+        let mut active_devices = row.active_devices;
+        active_devices.sort_unstable();
+        Ok(LicenseRecord {
+            license: License {
+                id: row.id,
+                number: row.number,
+                key: LicenseKey::parse(&row.key).map_err(|e| corrupt("key", e))?,
+                product_id: row.product_id,
+                customer_id: row.customer_id,
+                edition: row.edition,
+                status: row.status.parse().map_err(|e| corrupt("status", e))?,
+                license_type: row
+                    .license_type
+                    .parse()
+                    .map_err(|e| corrupt("license_type", e))?,
+                max_activations: row.max_activations,
+                features,
+                starts_at: row.starts_at,
+                expires_at: row.expires_at,
+                notes: row.notes,
+                metadata: row.metadata,
+                active_devices,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                revision: row.revision,
+            },
+            private_notes: row.private_notes,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT l.id, l.number, l.key, l.product_id, l.customer_id, l.edition, \
+     l.status, l.license_type, l.max_activations, l.features, l.starts_at, l.expires_at, \
+     l.notes, l.private_notes, l.metadata, l.revision, l.created_at, l.updated_at, \
+     ARRAY(SELECT a.device_id FROM activations a \
+           WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active_devices \
+     FROM licenses l";
+
+/// Creates a license with a fresh key carrying the product's prefix.
+pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<InsertOutcome> {
+    let Some(product) = products::get(pool, fields.product_id).await? else {
+        return Ok(InsertOutcome::UnknownProduct);
+    };
+    let customer_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1)")
+            .bind(fields.customer_id)
+            .fetch_one(pool)
+            .await?;
+    if !customer_exists {
+        return Ok(InsertOutcome::UnknownCustomer);
+    }
+    let id = Uuid::new_v4();
+    let key = LicenseKey::generate(product.key_prefix.as_ref());
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO licenses (id, key, product_id, customer_id, edition, status, license_type, \
+         max_activations, features, starts_at, expires_at, notes, private_notes, metadata, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
+    )
+    .bind(id)
+    .bind(key.as_str())
+    .bind(fields.product_id)
+    .bind(fields.customer_id)
+    .bind(&fields.edition)
+    .bind(fields.status.as_str())
+    .bind(fields.license_type.as_str())
+    .bind(fields.max_activations)
+    .bind(serde_json::Value::Object(fields.features))
+    .bind(fields.starts_at)
+    .bind(fields.expires_at)
+    .bind(&fields.notes)
+    .bind(&fields.private_notes)
+    .bind(&fields.metadata)
+    .execute(&mut *tx)
+    .await;
+    // The product or customer may have been deleted since we looked.
+    if let Err(error) = &inserted {
+        if let Some((super::ViolationKind::ForeignKey, constraint)) =
+            super::violated_constraint(error)
+        {
+            return Ok(if constraint.contains("product") {
+                InsertOutcome::UnknownProduct
+            } else {
+                InsertOutcome::UnknownCustomer
+            });
+        }
+    }
+    inserted?;
+    revision::stamp(&mut tx, Entity::License, id).await?;
+    let record = fetch_by_id(&mut *tx, id).await?;
+    tx.commit().await?;
+    record
+        .map(InsertOutcome::Created)
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+pub async fn get_by_key(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<Option<LicenseRecord>> {
+    fetch_by_key(pool, key, false).await
+}
+
+/// Reads a license by key; with `for_update`, locks its row until the transaction ends.
+pub(crate) async fn fetch_by_key<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    key: &LicenseKey,
+    for_update: bool,
+) -> sqlx::Result<Option<LicenseRecord>> {
+    let lock = if for_update { " FOR UPDATE OF l" } else { "" };
+    let sql = format!("{SELECT} WHERE l.key = $1{lock}");
+    sqlx::query_as::<_, LicenseRow>(&sql)
+        .bind(key.as_str())
+        .fetch_optional(executor)
+        .await?
+        .map(LicenseRecord::try_from)
+        .transpose()
+}
+
+pub(crate) async fn fetch_by_id<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<LicenseRecord>> {
+    let sql = format!("{SELECT} WHERE l.id = $1");
+    sqlx::query_as::<_, LicenseRow>(&sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .map(LicenseRecord::try_from)
+        .transpose()
+}
+
+/// A page of licenses matching `filter`, oldest first, and how many match in all.
+pub async fn list(
+    pool: &PgPool,
+    filter: LicenseFilter,
+    page: Page,
+) -> sqlx::Result<(Vec<LicenseRecord>, i64)> {
+    let mut query = QueryBuilder::new(SELECT);
+    push_filter(&mut query, filter);
+    query
+        .push(" ORDER BY l.number LIMIT ")
+        .push_bind(page.limit())
+        .push(" OFFSET ")
+        .push_bind(page.offset());
+    let rows: Vec<LicenseRow> = query.build_query_as().fetch_all(pool).await?;
+
+    let mut count = QueryBuilder::new("SELECT count(*) FROM licenses l");
+    push_filter(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let records = rows
+        .into_iter()
+        .map(LicenseRecord::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((records, total))
+}
+
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: LicenseFilter) {
+    query.push(" WHERE true");
+    match filter.status {
+        None => {}
+        Some(EffectiveStatus::Active) => {
+            query.push(
+                " AND l.status = 'active' AND (l.expires_at IS NULL OR l.expires_at > now())",
+            );
+        }
+        Some(EffectiveStatus::Expired) => {
+            query.push(" AND l.status = 'active' AND l.expires_at <= now()");
+        }
+        Some(status) => {
+            query.push(" AND l.status = ").push_bind(status.as_str());
+        }
+    }
+    if let Some(product_id) = filter.product_id {
+        query.push(" AND l.product_id = ").push_bind(product_id);
+    }
+    if let Some(customer_id) = filter.customer_id {
+        query.push(" AND l.customer_id = ").push_bind(customer_id);
+    }
+}
+
+pub async fn update(
+    pool: &PgPool,
+    key: &LicenseKey,
+    changes: LicenseChanges,
+) -> sqlx::Result<Option<LicenseRecord>> {
+    let mut tx = pool.begin().await?;
+    let Some(current) = fetch_by_key(&mut *tx, key, true).await? else {
+        return Ok(None);
+    };
+    let id = current.license.id;
+    let fields = changes.apply(current);
+    sqlx::query(
+        "UPDATE licenses SET edition = $2, status = $3, license_type = $4, max_activations = $5, \
+         features = $6, starts_at = $7, expires_at = $8, notes = $9, private_notes = $10, \
+         metadata = $11, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&fields.edition)
+    .bind(fields.status.as_str())
+    .bind(fields.license_type.as_str())
+    .bind(fields.max_activations)
+    .bind(serde_json::Value::Object(fields.features))
+    .bind(fields.starts_at)
+    .bind(fields.expires_at)
+    .bind(&fields.notes)
+    .bind(&fields.private_notes)
+    .bind(&fields.metadata)
+    .execute(&mut *tx)
+    .await?;
+    revision::stamp(&mut tx, Entity::License, id).await?;
+    let record = fetch_by_id(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Deletes a license and its activations. Returns whether it existed.
+pub async fn delete(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar("DELETE FROM licenses WHERE key = $1 RETURNING id")
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    revision::tombstone(&mut tx, Entity::License, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,240 @@
+//! License keys: `[PREFIX-]XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`.
+//!
+//! The body is 25 characters of Crockford base32 (5 bits each, 125 bits of randomness from the
+//! operating system's CSPRNG) in five readable groups. A product may give its keys a prefix
+//! such as `ACME`. [`LicenseKey`] can only hold a well-formed key ("parse, don't validate"):
+//! parsing is case-insensitive and forgiving of the look-alikes Crockford allows (`O` → `0`,
+//! `I`/`L` → `1`), and always yields the canonical upper-case form that is stored and compared.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::Rng;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Crockford's base32 alphabet: no I, L, O or U.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const GROUPS: usize = 5;
+const GROUP_LEN: usize = 5;
+/// Longest accepted prefix.
+pub const MAX_PREFIX_LEN: usize = 16;
+
+/// Why a string is not a license key or a key prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseKeyError {
+    #[error("a license key has five groups of five characters, optionally after a prefix")]
+    Shape,
+    #[error("license key group {0} contains a character outside Crockford base32")]
+    Character(usize),
+    #[error("a key prefix is 1 to {MAX_PREFIX_LEN} letters and digits and starts with a letter")]
+    Prefix,
+}
+
+/// A per-product key prefix: 1 to 16 ASCII letters and digits, starting with a letter,
+/// stored upper-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyPrefix(String);
+
+impl KeyPrefix {
+    pub fn parse(raw: &str) -> Result<Self, ParseKeyError> {
+        let valid = (1..=MAX_PREFIX_LEN).contains(&raw.len())
+            && raw.starts_with(|c: char| c.is_ascii_alphabetic())
+            && raw.chars().all(|c| c.is_ascii_alphanumeric());
+        if valid {
+            Ok(Self(raw.to_ascii_uppercase()))
+        } else {
+            Err(ParseKeyError::Prefix)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A well-formed license key in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LicenseKey(String);
+
+impl LicenseKey {
+    /// A fresh random key, with the product's prefix when it has one.
+    pub fn generate(prefix: Option<&KeyPrefix>) -> Self {
+        let mut rng = rand::rng();
+        let mut key = String::with_capacity(MAX_PREFIX_LEN + 1 + GROUPS * (GROUP_LEN + 1));
+        if let Some(prefix) = prefix {
+            key.push_str(prefix.as_str());
+            key.push('-');
+        }
+        for group in 0..GROUPS {
+            if group > 0 {
+                key.push('-');
+            }
+            for _ in 0..GROUP_LEN {
+                key.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
+            }
+        }
+        Self(key)
+    }
+
+    /// Parses user input into the canonical key.
+    pub fn parse(raw: &str) -> Result<Self, ParseKeyError> {
+        let raw = raw.trim();
+        let parts: Vec<&str> = raw.split('-').collect();
+        let (prefix, groups) = match parts.len() {
+            GROUPS => (None, &parts[..]),
+            n if n == GROUPS + 1 => (Some(KeyPrefix::parse(parts[0])?), &parts[1..]),
+            _ => return Err(ParseKeyError::Shape),
+        };
+        let mut key = String::with_capacity(raw.len());
+        if let Some(prefix) = &prefix {
+            key.push_str(prefix.as_str());
+            key.push('-');
+        }
+        for (index, group) in groups.iter().enumerate() {
+            if group.len() != GROUP_LEN {
+                return Err(ParseKeyError::Shape);
+            }
+            if index > 0 {
+                key.push('-');
+            }
+            for byte in group.bytes() {
+                key.push(canonical_digit(byte).ok_or(ParseKeyError::Character(index + 1))?);
+            }
+        }
+        Ok(Self(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix part of the key, if any.
+    pub fn prefix(&self) -> Option<&str> {
+        let body_len = GROUPS * GROUP_LEN + GROUPS - 1;
+        (self.0.len() > body_len).then(|| &self.0[..self.0.len() - body_len - 1])
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Maps one input byte to its canonical Crockford digit.
+fn canonical_digit(byte: u8) -> Option<char> {
+    let upper = byte.to_ascii_uppercase();
+    let mapped = match upper {
+        b'O' => b'0',
+        b'I' | b'L' => b'1',
+        other => other,
+    };
+    ALPHABET.contains(&mapped).then_some(char::from(mapped))
+}
+
+impl FromStr for LicenseKey {
+    type Err = ParseKeyError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw)
+    }
+}
+
+impl fmt::Display for LicenseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for LicenseKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for LicenseKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for LicenseKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn generated_keys_parse_back_to_themselves() {
+        let prefix = KeyPrefix::parse("acme").expect("valid prefix");
+        for key in [
+            LicenseKey::generate(None),
+            LicenseKey::generate(Some(&prefix)),
+        ] {
+            assert_eq!(LicenseKey::parse(key.as_str()), Ok(key.clone()));
+        }
+        let key = LicenseKey::generate(Some(&prefix));
+        assert!(key.as_str().starts_with("ACME-"));
+        assert_eq!(key.prefix(), Some("ACME"));
+        assert_eq!(LicenseKey::generate(None).prefix(), None);
+    }
+
+    #[test]
+    fn generated_keys_do_not_repeat() {
+        let keys: HashSet<_> = (0..10_000).map(|_| LicenseKey::generate(None)).collect();
+        assert_eq!(keys.len(), 10_000);
+    }
+
+    #[test]
+    fn parsing_is_case_insensitive_and_maps_look_alikes() {
+        let key = LicenseKey::parse(" acme-abcde-fghjk-mnpqr-stvwx-yz0o1 ").expect("parses");
+        assert_eq!(key.as_str(), "ACME-ABCDE-FGHJK-MNPQR-STVWX-YZ001");
+        let key = LicenseKey::parse("iiiii-lllll-ooooo-00000-11111").expect("parses");
+        assert_eq!(key.as_str(), "11111-11111-00000-00000-11111");
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_with_a_reason() {
+        assert_eq!(LicenseKey::parse(""), Err(ParseKeyError::Shape));
+        assert_eq!(LicenseKey::parse("ABCDE-FGHJK"), Err(ParseKeyError::Shape));
+        assert_eq!(
+            LicenseKey::parse("ABCDE-FGHJK-MNPQR-STVWX-YZ01"),
+            Err(ParseKeyError::Shape)
+        );
+        assert_eq!(
+            LicenseKey::parse("ABCDE-FGHJK-MNPQR-STVWX-YZ01U"),
+            Err(ParseKeyError::Character(5))
+        );
+        assert_eq!(
+            LicenseKey::parse("1ACME-ABCDE-FGHJK-MNPQR-STVWX-YZ012"),
+            Err(ParseKeyError::Prefix)
+        );
+        assert_eq!(
+            LicenseKey::parse("A-B-ABCDE-FGHJK-MNPQR-STVWX-YZ012"),
+            Err(ParseKeyError::Shape)
+        );
+        assert!(LicenseKey::parse("ABCDÉ-FGHJK-MNPQR-STVWX-YZ012").is_err());
+    }
+
+    #[test]
+    fn prefixes_are_bounded() {
+        assert!(KeyPrefix::parse("A").is_ok());
+        assert!(KeyPrefix::parse("ABCDEFGHIJKLMNOP").is_ok());
+        assert_eq!(
+            KeyPrefix::parse("ABCDEFGHIJKLMNOPQ"),
+            Err(ParseKeyError::Prefix)
+        );
+        assert_eq!(KeyPrefix::parse(""), Err(ParseKeyError::Prefix));
+        assert_eq!(KeyPrefix::parse("AC-ME"), Err(ParseKeyError::Prefix));
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared core of the license cluster: the domain model, the one [`evaluate`] rule that
+//! decides whether a license is valid, the [`LicenseKey`] format and the common API error
+//! type. Nothing here does I/O, so the control plane, the data planes and client apps can all
+//! depend on it and reach the same verdicts.
+
+pub mod error;
+pub mod evaluate;
+pub mod key;
+pub mod model;
+
+pub use error::{ApiError, codes};
+pub use evaluate::{Check, Denial, evaluate};
+pub use key::{KeyPrefix, LicenseKey, ParseKeyError};
+pub use model::{
+    AuthorizationMethod, Customer, EffectiveStatus, License, LicenseStatus, LicenseType, Product,
+};
