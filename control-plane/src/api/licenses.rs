@@ -216,7 +216,7 @@ async fn create(
     match store::insert(&state.db, license).await? {
         InsertOutcome::Created(record) => Ok((
             StatusCode::CREATED,
-            Json(LicenseView::new(record, Utc::now())),
+            Json(LicenseView::new(*record, Utc::now())),
         )
             .into_response()),
         InsertOutcome::UnknownProduct => Err(ApiError::bad_request(

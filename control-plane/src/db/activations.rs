@@ -66,9 +66,14 @@ pub async fn activate(
     now: DateTime<Utc>,
 ) -> sqlx::Result<ActivationOutcome> {
     let mut tx = pool.begin().await?;
-    let Some(license) = licenses::fetch_by_key(&mut *tx, key, true).await? else {
+    // Lock first, then read in a new statement: under READ COMMITTED a statement that waited
+    // for the lock would still see the active devices as they were before the wait.
+    let Some(license_id) = licenses::lock_by_key(&mut tx, key).await? else {
         return Ok(ActivationOutcome::LicenseNotFound);
     };
+    let license = licenses::fetch_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     let check = Check {
         now,
         product_id,
@@ -77,7 +82,6 @@ pub async fn activate(
     if let Err(denial) = evaluate(&license.license, &check) {
         return Ok(ActivationOutcome::Denied(denial));
     }
-    let license_id = license.license.id;
     if license.license.is_device_active(&device.device_id) {
         let sql = format!(
             "UPDATE activations SET last_seen_at = now() \
@@ -165,12 +169,7 @@ pub async fn deactivate(
     device_id: &str,
 ) -> sqlx::Result<DeactivationOutcome> {
     let mut tx = pool.begin().await?;
-    let license_id: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM licenses WHERE key = $1 FOR UPDATE")
-            .bind(key.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(license_id) = license_id else {
+    let Some(license_id) = licenses::lock_by_key(&mut tx, key).await? else {
         return Ok(DeactivationOutcome::LicenseNotFound);
     };
     let updated = sqlx::query(

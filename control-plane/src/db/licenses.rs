@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use license_shared::{EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use super::revision::{self, Entity};
@@ -94,7 +94,7 @@ pub struct LicenseFilter {
 /// What creating a license did.
 #[derive(Debug)]
 pub enum InsertOutcome {
-    Created(LicenseRecord),
+    Created(Box<LicenseRecord>),
     UnknownProduct,
     UnknownCustomer,
 }
@@ -221,28 +221,39 @@ pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<Insert
     let record = fetch_by_id(&mut *tx, id).await?;
     tx.commit().await?;
     record
-        .map(InsertOutcome::Created)
+        .map(|record| InsertOutcome::Created(Box::new(record)))
         .ok_or(sqlx::Error::RowNotFound)
 }
 
 pub async fn get_by_key(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<Option<LicenseRecord>> {
-    fetch_by_key(pool, key, false).await
+    fetch_by_key(pool, key).await
 }
 
-/// Reads a license by key; with `for_update`, locks its row until the transaction ends.
+/// Reads a license by key.
 pub(crate) async fn fetch_by_key<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     key: &LicenseKey,
-    for_update: bool,
 ) -> sqlx::Result<Option<LicenseRecord>> {
-    let lock = if for_update { " FOR UPDATE OF l" } else { "" };
-    let sql = format!("{SELECT} WHERE l.key = $1{lock}");
+    let sql = format!("{SELECT} WHERE l.key = $1");
     sqlx::query_as::<_, LicenseRow>(&sql)
         .bind(key.as_str())
         .fetch_optional(executor)
         .await?
         .map(LicenseRecord::try_from)
         .transpose()
+}
+
+/// Locks the license row until the transaction ends; returns its id, or `None` if there is
+/// no such license. Read the license in a later statement, which sees the state after the
+/// lock was granted.
+pub(crate) async fn lock_by_key(
+    tx: &mut Transaction<'_, Postgres>,
+    key: &LicenseKey,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM licenses WHERE key = $1 FOR UPDATE")
+        .bind(key.as_str())
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 pub(crate) async fn fetch_by_id<'e>(
@@ -314,10 +325,12 @@ pub async fn update(
     changes: LicenseChanges,
 ) -> sqlx::Result<Option<LicenseRecord>> {
     let mut tx = pool.begin().await?;
-    let Some(current) = fetch_by_key(&mut *tx, key, true).await? else {
+    let Some(id) = lock_by_key(&mut tx, key).await? else {
         return Ok(None);
     };
-    let id = current.license.id;
+    let current = fetch_by_id(&mut *tx, id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     let fields = changes.apply(current);
     sqlx::query(
         "UPDATE licenses SET edition = $2, status = $3, license_type = $4, max_activations = $5, \
