@@ -1,13 +1,30 @@
 //! `control-plane` binary: parses the command line and hands over to the library.
 
+use std::process::ExitCode;
+
 use control_plane::cli::{Cli, Command, TokensCommand};
+use control_plane::telemetry::LogTarget;
 use control_plane::{Application, db, shutdown, telemetry, tokens};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse_with_default();
-    telemetry::init(cli.log_format);
-    match cli.command {
+    let target = match cli.command {
+        Command::Serve(_) => LogTarget::Stdout,
+        _ => LogTarget::Stderr,
+    };
+    telemetry::init(cli.log_format, target);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "control plane failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let app = Application::build(args).await?;
             app.run_until_stopped(shutdown::signal()).await
@@ -29,7 +46,12 @@ async fn main() -> anyhow::Result<()> {
 async fn run_tokens(pool: &sqlx::PgPool, command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::Create { name, read_only } => {
-            let created = tokens::create(pool, &name, read_only).await?;
+            let created = match tokens::create(pool, &name, read_only).await {
+                Err(error) if db::violated_constraint(&error).is_some() => {
+                    anyhow::bail!("a token named {name:?} already exists")
+                }
+                other => other?,
+            };
             println!("{}", created.token);
             eprintln!(
                 "created {} token {:?} (id {}); it is shown only once",
@@ -44,11 +66,7 @@ async fn run_tokens(pool: &sqlx::PgPool, command: TokensCommand) -> anyhow::Resu
                     "{}\t{}\t{}\t{}",
                     token.id,
                     token.name,
-                    if token.read_only {
-                        "read-only"
-                    } else {
-                        "read-write"
-                    },
+                    if token.read_only { "read-only" } else { "read-write" },
                     token.created_at.to_rfc3339()
                 );
             }

@@ -74,10 +74,12 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TokenRecord>> {
     sqlx::query_as(&sql).fetch_all(pool).await
 }
 
-/// Whether a token with this hash exists, and if so whether it is read-only.
+/// Whether a token with this hash exists, and if so whether it is read-only. Records the use.
 pub async fn find_by_hash(pool: &PgPool, presented: &TokenHash) -> sqlx::Result<Option<bool>> {
-    let row: Option<(Vec<u8>, bool)> =
-        sqlx::query_as("SELECT token_hash, read_only FROM admin_tokens WHERE token_hash = $1")
+    let row: Option<(Vec<u8>, bool)> = sqlx::query_as(
+        "UPDATE admin_tokens SET last_used_at = now() WHERE token_hash = $1 \
+         RETURNING token_hash, read_only",
+    )
             .bind(presented.as_slice())
             .fetch_optional(pool)
             .await?;
