@@ -66,7 +66,11 @@ async fn run_tokens(pool: &sqlx::PgPool, command: TokensCommand) -> anyhow::Resu
                     "{}\t{}\t{}\t{}",
                     token.id,
                     token.name,
-                    if token.read_only { "read-only" } else { "read-write" },
+                    if token.read_only {
+                        "read-only"
+                    } else {
+                        "read-write"
+                    },
                     token.created_at.to_rfc3339()
                 );
             }

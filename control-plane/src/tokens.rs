@@ -80,9 +80,9 @@ pub async fn find_by_hash(pool: &PgPool, presented: &TokenHash) -> sqlx::Result<
         "UPDATE admin_tokens SET last_used_at = now() WHERE token_hash = $1 \
          RETURNING token_hash, read_only",
     )
-            .bind(presented.as_slice())
-            .fetch_optional(pool)
-            .await?;
+    .bind(presented.as_slice())
+    .fetch_optional(pool)
+    .await?;
     Ok(row.and_then(|(stored, read_only)| {
         let stored: TokenHash = stored.try_into().ok()?;
         hashes_match(&stored, presented).then_some(read_only)

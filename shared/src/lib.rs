@@ -7,6 +7,7 @@ pub mod error;
 pub mod evaluate;
 pub mod key;
 pub mod model;
+pub mod protocol;
 
 pub use error::{ApiError, codes};
 pub use evaluate::{Check, Denial, evaluate};

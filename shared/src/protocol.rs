@@ -1,0 +1,277 @@
+//! The control plane ↔ data plane wire protocol (DESIGN §5), versioned and typed.
+//!
+//! One websocket per data plane over mutually authenticated TLS. Every message is one binary
+//! frame: a one-byte [`Encoding`] tag followed by the JSON of a [`DpToCp`] or [`CpToDp`],
+//! deflate-compressed when that makes it smaller. A data plane opens with [`Hello`]; the control
+//! plane answers with either the changes after the data plane's revision or a full snapshot in
+//! bounded chunks, then pushes [`CpToDp::Deltas`] as writes commit. Requests that need the
+//! source of truth (activation) carry a correlation id and a deadline.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::key::LicenseKey;
+use crate::model::{Customer, License, Product};
+
+/// Bumped on incompatible changes; a control plane refuses another major version.
+pub const PROTOCOL_MAJOR: u32 = 1;
+/// Bumped on compatible additions.
+pub const PROTOCOL_MINOR: u32 = 0;
+/// Entities per snapshot chunk: keeps every frame far below the frame limit.
+pub const SNAPSHOT_CHUNK: usize = 2_000;
+/// Largest frame either side accepts.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Frames smaller than this are sent uncompressed.
+const COMPRESS_ABOVE: usize = 512;
+
+/// The first message of a data plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub node_id: Uuid,
+    pub hostname: String,
+    /// The data plane's software version.
+    pub version: String,
+    pub protocol_major: u32,
+    pub protocol_minor: u32,
+    /// The revision the data plane has applied; `None` when it has no state at all.
+    pub revision: Option<i64>,
+}
+
+/// A device asking a data plane for a seat, forwarded to the control plane's authority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationRequest {
+    pub license_key: LicenseKey,
+    pub product_id: Option<Uuid>,
+    pub device_id: String,
+    pub device_name: Option<String>,
+    pub client_facts: serde_json::Value,
+}
+
+/// The control plane's decision on an activation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationGranted {
+    /// The license as it is after the decision (with the device among its active ones).
+    pub license: License,
+    pub already_activated: bool,
+    pub device_id: String,
+    pub device_name: Option<String>,
+    pub activated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a data plane sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DpToCp {
+    Hello(Hello),
+    /// The data plane has applied everything up to `revision`.
+    Applied {
+        revision: i64,
+    },
+    Activate {
+        correlation_id: Uuid,
+        /// How long the data plane waits for the answer, in milliseconds.
+        deadline_ms: u64,
+        request: ActivationRequest,
+    },
+    Deactivate {
+        correlation_id: Uuid,
+        deadline_ms: u64,
+        license_key: LicenseKey,
+        device_id: String,
+    },
+}
+
+/// One replicated change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entity", rename_all = "snake_case")]
+pub enum Change {
+    Product(Product),
+    Customer(Customer),
+    License(License),
+    /// The entity `id` of kind `kind` was deleted at `revision`.
+    Deleted {
+        kind: EntityKind,
+        id: Uuid,
+        revision: i64,
+    },
+}
+
+impl Change {
+    pub fn revision(&self) -> i64 {
+        match self {
+            Change::Product(product) => product.revision,
+            Change::Customer(customer) => customer.revision,
+            Change::License(license) => license.revision,
+            Change::Deleted { revision, .. } => *revision,
+        }
+    }
+}
+
+/// A kind of replicated entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Product,
+    Customer,
+    License,
+}
+
+/// What a control plane sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CpToDp {
+    /// The connection is refused (e.g. an incompatible protocol); it closes after this.
+    Rejected {
+        reason: String,
+    },
+    /// A full snapshot follows, consistent as of `revision`; replace all state with it.
+    SnapshotBegin {
+        revision: i64,
+    },
+    SnapshotChunk {
+        changes: Vec<Change>,
+    },
+    SnapshotEnd {
+        revision: i64,
+    },
+    /// Changes in revision order, up to and including `revision`.
+    Deltas {
+        revision: i64,
+        changes: Vec<Change>,
+    },
+    ActivateResult {
+        correlation_id: Uuid,
+        outcome: Result<ActivationGranted, ApiError>,
+    },
+    DeactivateResult {
+        correlation_id: Uuid,
+        outcome: Result<License, ApiError>,
+    },
+}
+
+/// How a frame's payload is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Encoding {
+    Json = 0,
+    DeflateJson = 1,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("empty frame")]
+    Empty,
+    #[error("unknown frame encoding {0}")]
+    UnknownEncoding(u8),
+    #[error("frame larger than {MAX_FRAME_BYTES} bytes once decompressed")]
+    TooLarge,
+    #[error("corrupt compressed frame: {0}")]
+    Compression(std::io::Error),
+    #[error("not a valid message: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Encodes one message as a frame.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(message).expect("protocol messages always serialize");
+    if json.len() > COMPRESS_ABOVE {
+        let mut encoder = flate2::write::DeflateEncoder::new(
+            vec![Encoding::DeflateJson as u8],
+            flate2::Compression::fast(),
+        );
+        if encoder.write_all(&json).is_ok() {
+            if let Ok(frame) = encoder.finish() {
+                if frame.len() < json.len() {
+                    return frame;
+                }
+            }
+        }
+    }
+    let mut frame = Vec::with_capacity(json.len() + 1);
+    frame.push(Encoding::Json as u8);
+    frame.extend_from_slice(&json);
+    frame
+}
+
+/// Decodes one frame.
+pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, ProtocolError> {
+    let (&tag, payload) = frame.split_first().ok_or(ProtocolError::Empty)?;
+    match tag {
+        t if t == Encoding::Json as u8 => Ok(serde_json::from_slice(payload)?),
+        t if t == Encoding::DeflateJson as u8 => {
+            let mut json = Vec::new();
+            let limit = u64::try_from(MAX_FRAME_BYTES).unwrap_or(u64::MAX) + 1;
+            flate2::read::DeflateDecoder::new(payload)
+                .take(limit)
+                .read_to_end(&mut json)
+                .map_err(ProtocolError::Compression)?;
+            if json.len() > MAX_FRAME_BYTES {
+                return Err(ProtocolError::TooLarge);
+            }
+            Ok(serde_json::from_slice(&json)?)
+        }
+        other => Err(ProtocolError::UnknownEncoding(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fixtures;
+
+    #[test]
+    fn messages_round_trip_small_and_compressed() {
+        let hello = DpToCp::Hello(Hello {
+            node_id: Uuid::new_v4(),
+            hostname: "dp-1".into(),
+            version: "0.1.0".into(),
+            protocol_major: PROTOCOL_MAJOR,
+            protocol_minor: PROTOCOL_MINOR,
+            revision: Some(42),
+        });
+        let frame = encode(&hello);
+        assert_eq!(frame[0], Encoding::Json as u8);
+        assert_eq!(decode::<DpToCp>(&frame).expect("decodes"), hello);
+
+        let now = chrono::Utc::now();
+        let changes: Vec<Change> = (0..200)
+            .map(|_| Change::License(fixtures::license(now)))
+            .collect();
+        let chunk = CpToDp::SnapshotChunk { changes };
+        let frame = encode(&chunk);
+        assert_eq!(frame[0], Encoding::DeflateJson as u8);
+        let json_len = serde_json::to_vec(&chunk).expect("json").len();
+        assert!(frame.len() * 2 < json_len, "{} vs {json_len}", frame.len());
+        assert_eq!(decode::<CpToDp>(&frame).expect("decodes"), chunk);
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics() {
+        assert!(matches!(decode::<CpToDp>(&[]), Err(ProtocolError::Empty)));
+        assert!(matches!(
+            decode::<CpToDp>(&[9, 1, 2]),
+            Err(ProtocolError::UnknownEncoding(9))
+        ));
+        assert!(matches!(
+            decode::<CpToDp>(b"\x00{\"type\":\"nope\"}"),
+            Err(ProtocolError::Json(_))
+        ));
+        assert!(matches!(
+            decode::<CpToDp>(b"\x01not deflate at all"),
+            Err(ProtocolError::Compression(_) | ProtocolError::Json(_))
+        ));
+        // A deflate bomb: 64 MiB of zeros in a few KiB.
+        let mut bomb = flate2::write::DeflateEncoder::new(vec![1u8], flate2::Compression::best());
+        bomb.write_all(&vec![b' '; 64 * 1024 * 1024])
+            .expect("written");
+        let bomb = bomb.finish().expect("finished");
+        assert!(matches!(
+            decode::<CpToDp>(&bomb),
+            Err(ProtocolError::TooLarge)
+        ));
+    }
+}
