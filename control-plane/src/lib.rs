@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod authority;
 pub mod cli;
 pub mod db;
 pub mod shutdown;

@@ -3,6 +3,7 @@
 //! type. Nothing here does I/O, so the control plane, the data planes and client apps can all
 //! depend on it and reach the same verdicts.
 
+pub mod answers;
 pub mod error;
 pub mod evaluate;
 pub mod key;

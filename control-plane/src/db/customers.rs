@@ -192,3 +192,35 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<DeleteOutcome> {
     tx.commit().await?;
     Ok(DeleteOutcome::Deleted)
 }
+
+/// Customers with the given ids (those that still exist).
+pub(crate) async fn fetch_many<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = ANY($1)");
+    Ok(sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(ids)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(Customer::from)
+        .collect())
+}
+
+/// Up to `limit` customers with an id above `after`, by id: for streaming snapshots.
+pub(crate) async fn page_after<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    after: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2");
+    Ok(sqlx::query_as::<_, CustomerRow>(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(Customer::from)
+        .collect())
+}

@@ -370,3 +370,35 @@ pub async fn delete(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<bool> {
     tx.commit().await?;
     Ok(true)
 }
+
+/// Licenses with the given ids (those that still exist).
+pub(crate) async fn fetch_many<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<LicenseRecord>> {
+    let sql = format!("{SELECT} WHERE l.id = ANY($1)");
+    sqlx::query_as::<_, LicenseRow>(&sql)
+        .bind(ids)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(LicenseRecord::try_from)
+        .collect()
+}
+
+/// Up to `limit` licenses with an id above `after`, by id: for streaming snapshots.
+pub(crate) async fn page_after<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    after: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<LicenseRecord>> {
+    let sql = format!("{SELECT} WHERE l.id > $1 ORDER BY l.id LIMIT $2");
+    sqlx::query_as::<_, LicenseRow>(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(LicenseRecord::try_from)
+        .collect()
+}

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod licenses;
 pub mod products;
 pub mod revision;
+pub mod sync;
 
 use std::time::{Duration, Instant};
 

@@ -190,3 +190,35 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<DeleteOutcome> {
     tx.commit().await?;
     Ok(DeleteOutcome::Deleted)
 }
+
+/// Products with the given ids (those that still exist).
+pub(crate) async fn fetch_many<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<Product>> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = ANY($1)");
+    sqlx::query_as::<_, ProductRow>(&sql)
+        .bind(ids)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(Product::try_from)
+        .collect()
+}
+
+/// Up to `limit` products with an id above `after`, by id: for streaming snapshots.
+pub(crate) async fn page_after<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    after: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Product>> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2");
+    sqlx::query_as::<_, ProductRow>(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?
+        .into_iter()
+        .map(Product::try_from)
+        .collect()
+}

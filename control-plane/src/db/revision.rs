@@ -55,7 +55,26 @@ pub async fn stamp(
          UPDATE {} SET revision = next.value FROM next WHERE id = $1 RETURNING next.value",
         entity.table()
     );
-    sqlx::query_scalar(&sql).bind(id).fetch_one(&mut **tx).await
+    let revision = sqlx::query_scalar(&sql)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    announce(tx, revision).await?;
+    Ok(revision)
+}
+
+/// The channel on which committed revisions are announced.
+pub const CHANNEL: &str = "license_revisions";
+
+/// Announces `revision` to every listening control plane; PostgreSQL delivers it at commit,
+/// and not at all on rollback.
+async fn announce(tx: &mut Transaction<'_, Postgres>, revision: i64) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(revision.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Takes the next revision for the deletion of entity `id` (already deleted by this
@@ -65,7 +84,7 @@ pub async fn tombstone(
     entity: Entity,
     id: Uuid,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    let revision = sqlx::query_scalar(
         "WITH next AS (UPDATE revision_counter SET value = value + 1 RETURNING value) \
          INSERT INTO tombstones (revision, entity, entity_id) \
          SELECT next.value, $1, $2 FROM next RETURNING revision",
@@ -73,7 +92,9 @@ pub async fn tombstone(
     .bind(entity.as_str())
     .bind(id)
     .fetch_one(&mut **tx)
-    .await
+    .await?;
+    announce(tx, revision).await?;
+    Ok(revision)
 }
 
 /// The newest revision handed out (committed or in flight).
