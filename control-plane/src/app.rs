@@ -12,7 +12,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, auth::AuthConfig};
-use crate::cli::ServeArgs;
+use crate::cli::{ClusterArgs, ServeArgs};
+use crate::cluster::{ClusterConfig, ClusterServer, revisions};
 use crate::db;
 
 /// A control plane that is bound and ready to serve.
@@ -21,6 +22,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     pool: PgPool,
+    cluster: Option<ClusterServer>,
     shutdown_timeout: Duration,
 }
 
@@ -43,10 +45,33 @@ impl Application {
         let listener = TcpListener::bind(args.admin_listen)
             .await
             .with_context(|| format!("binding the admin API to {}", args.admin_listen))?;
+        let cluster = match cluster_config(&args.cluster)? {
+            Some(config) => {
+                let revisions = revisions::follow(pool.clone())
+                    .await
+                    .context("following revisions")?;
+                let server = ClusterServer::bind(
+                    args.cluster.cluster_listen,
+                    config,
+                    pool.clone(),
+                    revisions,
+                )
+                .await?;
+                Some(server)
+            }
+            None => {
+                tracing::warn!(
+                    "no cluster certificates (--cluster-cert, --cluster-cert-key, \
+                     --cluster-ca-cert): data planes cannot connect"
+                );
+                None
+            }
+        };
         Ok(Self {
             listener,
             router,
             pool,
+            cluster,
             shutdown_timeout: args.shutdown_timeout,
         })
     }
@@ -55,6 +80,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound TCP listener has a local address")
+    }
+
+    /// Where data planes connect, when the cluster listener runs.
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.cluster.as_ref().map(ClusterServer::local_addr)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -70,8 +100,13 @@ impl Application {
         let addr = self.local_addr();
         tracing::info!(%addr, "admin API listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let (cluster_stop, cluster_stopped) = tokio::sync::watch::channel(false);
+        let cluster = self
+            .cluster
+            .map(|cluster| tokio::spawn(cluster.run(cluster_stopped)));
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
+            let _ = cluster_stop.send(true);
             let _ = stopping_tx.send(());
         });
         let deadline = async move {
@@ -88,8 +123,28 @@ impl Application {
                 "in-flight requests did not finish in time; stopping anyway"
             ),
         }
+        if let Some(cluster) = cluster {
+            cluster.abort();
+        }
         self.pool.close().await;
         tracing::info!("control plane stopped");
         Ok(())
     }
+}
+
+/// The cluster listener's TLS settings, when its certificates are configured.
+fn cluster_config(args: &ClusterArgs) -> anyhow::Result<Option<ClusterConfig>> {
+    let (Some(cert), Some(key), Some(ca)) = (
+        &args.cluster_cert,
+        &args.cluster_cert_key,
+        &args.cluster_ca_cert,
+    ) else {
+        return Ok(None);
+    };
+    let tls = license_shared::tls::server_config_from_files(cert, key, ca)
+        .context("building the cluster listener's TLS configuration")?;
+    Ok(Some(ClusterConfig {
+        tls: Arc::new(tls),
+        ping_interval: args.cluster_ping_interval,
+    }))
 }

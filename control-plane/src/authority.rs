@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use license_shared::protocol::{ActivationGranted, ActivationRequest};
+use license_shared::public_api::license_not_found;
 use license_shared::{ApiError, License, LicenseKey, codes};
 use sqlx::PgPool;
 
@@ -80,11 +81,4 @@ pub async fn deactivate(
         .map_err(|error| database_error(&error))?
         .map(|record| record.license)
         .ok_or_else(|| license_not_found(key))
-}
-
-pub fn license_not_found(key: &LicenseKey) -> ApiError {
-    ApiError::not_found(
-        codes::LICENSE_NOT_FOUND,
-        format!("no license with key {key}"),
-    )
 }

@@ -3,9 +3,11 @@
 //! `control-plane serve --admin-listen …` are the same.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use license_shared::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,7 +20,7 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format: `json`, `pretty`, or `auto` (JSON unless stdout is a terminal).
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    #[arg(long, env = "LOG_FORMAT", default_value = "auto", global = true)]
     pub log_format: LogFormat,
 }
 
@@ -29,7 +31,7 @@ impl Cli {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["serve", "migrate", "tokens", "help"];
+const SUBCOMMANDS: &[&str] = &["serve", "migrate", "tokens", "gen-cert", "help"];
 
 /// Inserts `serve` after the program name unless a subcommand or a help/version flag is there.
 fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
@@ -44,13 +46,6 @@ fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::O
     args
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Auto,
-    Json,
-    Pretty,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the admin API and the database-backed public API (the default).
@@ -59,6 +54,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Manage admin API tokens.
     Tokens(TokensArgs),
+    /// Write a development cluster CA and the control-plane and data-plane certificates.
+    GenCert(crate::gencert::GenCertArgs),
 }
 
 /// Where the database is and how to pool connections to it.
@@ -112,6 +109,34 @@ pub struct ServeArgs {
     /// How long in-flight requests may run after SIGTERM/SIGINT before the server stops anyway.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, help_heading = "Admin API")]
     pub shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// The listener data planes connect to. It runs when the three certificate flags are given.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterArgs {
+    /// Address data planes connect to (TLS 1.3, client certificates required).
+    #[arg(long, env = "CLUSTER_LISTEN", default_value = "127.0.0.1:8005")]
+    pub cluster_listen: SocketAddr,
+
+    /// PEM certificate (chain) the control plane presents to data planes.
+    #[arg(long, env = "CLUSTER_CERT", requires_all = ["cluster_cert_key", "cluster_ca_cert"])]
+    pub cluster_cert: Option<PathBuf>,
+
+    /// PEM private key of `--cluster-cert`.
+    #[arg(long, env = "CLUSTER_CERT_KEY", requires_all = ["cluster_cert", "cluster_ca_cert"])]
+    pub cluster_cert_key: Option<PathBuf>,
+
+    /// PEM certificate of the cluster CA; data planes must present a certificate it signed.
+    #[arg(long, env = "CLUSTER_CA_CERT", requires_all = ["cluster_cert", "cluster_cert_key"])]
+    pub cluster_ca_cert: Option<PathBuf>,
+
+    /// How often each side pings; a data plane silent for three intervals is dropped.
+    #[arg(long, env = "CLUSTER_PING_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cluster_ping_interval: Duration,
 }
 
 impl ServeArgs {

@@ -6,9 +6,9 @@ pub mod api;
 pub mod app;
 pub mod authority;
 pub mod cli;
+pub mod cluster;
 pub mod db;
-pub mod shutdown;
-pub mod telemetry;
+pub mod gencert;
 pub mod tokens;
 
 pub use app::Application;

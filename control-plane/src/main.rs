@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use control_plane::cli::{Cli, Command, TokensCommand};
-use control_plane::telemetry::LogTarget;
-use control_plane::{Application, db, shutdown, telemetry, tokens};
+use control_plane::{Application, db, tokens};
+use license_shared::shutdown;
+use license_shared::telemetry::{self, LogTarget};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -40,6 +41,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db::migrate(&pool).await?;
             run_tokens(&pool, args.command).await
         }
+        Command::GenCert(args) => control_plane::gencert::run(&args),
     }
 }
 

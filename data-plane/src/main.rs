@@ -1,12 +1,26 @@
-//! `data-plane` binary: a placeholder until the cluster work lands. Data planes will hold every
-//! license in memory, kept in sync by the control plane over mTLS websockets, and answer
-//! verify / validate without a database (DESIGN §5-7).
+//! `data-plane` binary: parses the command line and hands over to the library.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "data-plane {}: not implemented yet; run the control plane, which serves \
-         POST /api/licenses/verify and /api/licenses/validate from the database",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::from(2)
+use std::process::ExitCode;
+
+use clap::Parser;
+use data_plane::DataPlane;
+use data_plane::cli::DataPlaneArgs;
+use license_shared::shutdown;
+use license_shared::telemetry::{self, LogTarget};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = DataPlaneArgs::parse();
+    telemetry::init(args.log_format, LogTarget::Stdout);
+    let result = async {
+        let data_plane = DataPlane::build(args).await?;
+        data_plane.run_until_stopped(shutdown::signal()).await
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "data plane failed");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -156,8 +156,13 @@ mod tests {
     #[test]
     fn a_device_must_be_activated_when_asked_for() {
         let now = Utc::now();
+        let seat = |device_id: &str| crate::model::ActiveDevice {
+            device_id: device_id.into(),
+            device_name: None,
+            activated_at: now,
+        };
         let license = License {
-            active_devices: vec!["laptop".into(), "phone".into()],
+            active_devices: vec![seat("laptop"), seat("phone")],
             ..fixtures::license(now)
         };
         let on = |device| Check {

@@ -3,9 +3,19 @@
 //! type. Nothing here does I/O, so the control plane, the data planes and client apps can all
 //! depend on it and reach the same verdicts.
 
-pub mod answers;
+pub mod public_api;
+#[cfg(feature = "service")]
+pub mod shutdown;
+#[cfg(feature = "service")]
+pub mod telemetry;
+#[cfg(feature = "cluster")]
+pub mod tls;
+
 pub mod error;
 pub mod evaluate;
+pub mod fields;
+#[cfg(feature = "axum")]
+pub mod http;
 pub mod key;
 pub mod model;
 pub mod protocol;
@@ -14,5 +24,6 @@ pub use error::{ApiError, codes};
 pub use evaluate::{Check, Denial, evaluate};
 pub use key::{KeyPrefix, LicenseKey, ParseKeyError};
 pub use model::{
-    AuthorizationMethod, Customer, EffectiveStatus, License, LicenseStatus, LicenseType, Product,
+    ActiveDevice, AuthorizationMethod, Customer, EffectiveStatus, License, LicenseStatus,
+    LicenseType, Product,
 };

@@ -136,11 +136,19 @@ pub struct License {
     pub expires_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
     pub metadata: serde_json::Value,
-    /// Device ids with an active activation, sorted.
-    pub active_devices: Vec<String>,
+    /// The devices holding a seat, sorted by device id.
+    pub active_devices: Vec<ActiveDevice>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: i64,
+}
+
+/// A device holding a seat on a license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveDevice {
+    pub device_id: String,
+    pub device_name: Option<String>,
+    pub activated_at: DateTime<Utc>,
 }
 
 impl License {
@@ -163,9 +171,15 @@ impl License {
     }
 
     pub fn is_device_active(&self, device_id: &str) -> bool {
+        self.active_device(device_id).is_some()
+    }
+
+    /// The seat `device_id` holds, if it holds one.
+    pub fn active_device(&self, device_id: &str) -> Option<&ActiveDevice> {
         self.active_devices
-            .binary_search_by(|active| active.as_str().cmp(device_id))
-            .is_ok()
+            .binary_search_by(|active| active.device_id.as_str().cmp(device_id))
+            .ok()
+            .and_then(|index| self.active_devices.get(index))
     }
 
     pub fn current_activations(&self) -> usize {

@@ -1,6 +1,9 @@
 //! Test support for the end-to-end tests: a real PostgreSQL ([`pg`]), a real control plane
-//! started in-process ([`app`]), and a cuttable TCP link to the database ([`proxy`]).
+//! started in-process ([`app`]), a cuttable TCP link to the database ([`proxy`]), and real
+//! control-plane and data-plane processes over mTLS ([`process`], [`cluster`]).
 
 pub mod app;
+pub mod cluster;
 pub mod pg;
+pub mod process;
 pub mod proxy;

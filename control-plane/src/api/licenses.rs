@@ -163,10 +163,7 @@ fn date_range(
 }
 
 pub fn not_found(key: &LicenseKey) -> ApiError {
-    ApiError::not_found(
-        codes::LICENSE_NOT_FOUND,
-        format!("no license with key {key}"),
-    )
+    license_shared::public_api::license_not_found(key)
 }
 
 async fn create(

@@ -3,6 +3,7 @@
 
 pub mod activations;
 pub mod auth;
+pub mod clustering;
 pub mod customers;
 pub mod error;
 pub mod extract;
@@ -39,6 +40,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .merge(licenses::router())
         .merge(activations::router())
         .merge(tokens::router())
+        .merge(clustering::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

@@ -3,7 +3,9 @@
 //! plane (hence [`LicenseRecord`] rather than a bare [`License`]).
 
 use chrono::{DateTime, Utc};
-use license_shared::{EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType};
+use license_shared::{
+    ActiveDevice, EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType,
+};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
@@ -116,7 +118,7 @@ struct LicenseRow {
     notes: Option<String>,
     private_notes: Option<String>,
     metadata: serde_json::Value,
-    active_devices: Vec<String>,
+    active_devices: serde_json::Value,
     revision: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -129,8 +131,9 @@ impl TryFrom<LicenseRow> for LicenseRecord {
         let serde_json::Value::Object(features) = row.features else {
             return Err(corrupt("features", "not a JSON object"));
         };
-        let mut active_devices = row.active_devices;
-        active_devices.sort_unstable();
+        let mut active_devices: Vec<ActiveDevice> =
+            serde_json::from_value(row.active_devices).map_err(|e| corrupt("active devices", e))?;
+        active_devices.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
         Ok(LicenseRecord {
             license: License {
                 id: row.id,
@@ -163,8 +166,10 @@ impl TryFrom<LicenseRow> for LicenseRecord {
 const SELECT: &str = "SELECT l.id, l.number, l.key, l.product_id, l.customer_id, l.edition, \
      l.status, l.license_type, l.max_activations, l.features, l.starts_at, l.expires_at, \
      l.notes, l.private_notes, l.metadata, l.revision, l.created_at, l.updated_at, \
-     ARRAY(SELECT a.device_id FROM activations a \
-           WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active_devices \
+     COALESCE((SELECT jsonb_agg(jsonb_build_object('device_id', a.device_id, \
+                 'device_name', a.device_name, 'activated_at', a.activated_at)) \
+           FROM activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL), \
+          '[]'::jsonb) AS active_devices \
      FROM licenses l";
 
 /// Creates a license with a fresh key carrying the product's prefix.

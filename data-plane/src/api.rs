@@ -1,0 +1,120 @@
+//! The public API of a data plane, answered from memory: `POST /api/licenses/verify`, and
+//! `POST /api/licenses/validate`, which answers an already-active device locally and forwards a
+//! new one to the control plane's activation authority. Same shapes and codes as the control
+//! plane's database-backed endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use license_shared::http::ApiJson;
+use license_shared::protocol::Change;
+use license_shared::public_api::{
+    ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
+    license_not_found,
+};
+use license_shared::{ApiError, Check, codes, evaluate};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::link::Link;
+use crate::store::Store;
+
+/// What the public handlers reach.
+#[derive(Debug, Clone)]
+pub struct PublicState {
+    pub store: Arc<Store>,
+    pub link: Arc<Link>,
+    pub activation_timeout: Duration,
+}
+
+pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/licenses/verify", post(verify))
+        .route("/api/licenses/validate", post(validate))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(codes::NOT_FOUND, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        "this endpoint does not support that method",
+    )
+}
+
+async fn verify(
+    State(state): State<PublicState>,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    let query = request.parse()?;
+    let snapshot = state.store.load();
+    let license = snapshot
+        .license(&query.license_key)
+        .ok_or_else(|| license_not_found(&query.license_key))?;
+    let check = Check {
+        now: Utc::now(),
+        product_id: query.product_id,
+        device_id: query.device_id.as_deref(),
+    };
+    Ok(Json(VerifyAnswer::new(license, &check)))
+}
+
+async fn validate(
+    State(state): State<PublicState>,
+    ApiJson(request): ApiJson<ValidateRequest>,
+) -> Result<Response, ApiError> {
+    let request = request.parse()?;
+    let now = Utc::now();
+    let product_id = request.product_id;
+    {
+        let snapshot = state.store.load();
+        let license = snapshot
+            .license(&request.license_key)
+            .ok_or_else(|| license_not_found(&request.license_key))?;
+        let check = Check {
+            now,
+            product_id,
+            device_id: None,
+        };
+        evaluate(license, &check).map_err(ApiError::denied)?;
+        if let Some(seat) = license.active_device(&request.device_id) {
+            let check = Check {
+                device_id: Some(&seat.device_id),
+                ..check
+            };
+            let answer = ValidateAnswer {
+                license: VerifyAnswer::new(license, &check),
+                already_activated: true,
+                activation: ActivationAnswer {
+                    device_id: seat.device_id.clone(),
+                    device_name: seat.device_name.clone(),
+                    activated_at: seat.activated_at,
+                },
+            };
+            return Ok(Json(answer).into_response());
+        }
+    }
+    let granted = state
+        .link
+        .activate(request, state.activation_timeout)
+        .await?;
+    // Serve the new seat at once, without waiting for the delta that will also bring it.
+    state
+        .store
+        .apply_entity(Change::License(granted.license.clone()));
+    Ok(Json(ValidateAnswer::granted(granted, product_id, now)).into_response())
+}

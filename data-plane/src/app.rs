@@ -1,0 +1,176 @@
+//! [`DataPlane`]: loads the disk cache (serving it at once), binds the public and status
+//! listeners, and keeps the cluster client running until told to stop. `main` and the tests
+//! start a data plane the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use license_shared::protocol::DpToCp;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::api::{self, PublicState};
+use crate::cache::{self, CacheWriter};
+use crate::cli::DataPlaneArgs;
+use crate::client::{self, ClientConfig};
+use crate::link::Link;
+use crate::status::{self, StatusState};
+use crate::store::Store;
+
+/// A data plane that is bound and ready to serve.
+#[derive(Debug)]
+pub struct DataPlane {
+    public: TcpListener,
+    status: TcpListener,
+    store: Arc<Store>,
+    link: Arc<Link>,
+    node_id: Uuid,
+    args: DataPlaneArgs,
+    client: ClientConfig,
+    outbound: mpsc::Receiver<DpToCp>,
+}
+
+impl DataPlane {
+    pub async fn build(args: DataPlaneArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&args.cache_dir).with_context(|| {
+            format!("creating the cache directory {}", args.cache_dir.display())
+        })?;
+        let node_id = node_id(&args.cache_dir)?;
+        let store = Arc::new(Store::new());
+        match cache::load(&args.cache_dir) {
+            Ok(Some(state)) => {
+                store.replace(state);
+                tracing::info!(
+                    revision = store.revision(),
+                    licenses = store.load().license_count(),
+                    "serving the disk cache until the control plane is reached"
+                );
+            }
+            Ok(None) => tracing::info!("no disk cache yet"),
+            Err(error) => tracing::error!(%error, "ignoring a corrupt disk cache"),
+        }
+        let tls = license_shared::tls::client_config_from_files(
+            &args.cluster.cluster_cert,
+            &args.cluster.cluster_cert_key,
+            &args.cluster.cluster_ca_cert,
+        )
+        .context("building the cluster TLS configuration")?;
+        let client = ClientConfig {
+            node_id,
+            hostname: hostname(),
+            control_plane: args.cluster.cluster_control_plane.clone(),
+            server_name: args.cluster.server_name(),
+            tls: Arc::new(tls),
+            ping_interval: args.cluster.cluster_ping_interval,
+        };
+        let public = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding the public API to {}", args.listen))?;
+        let status = TcpListener::bind(args.status_listen)
+            .await
+            .with_context(|| format!("binding the status API to {}", args.status_listen))?;
+        let (link, outbound) = Link::new();
+        Ok(Self {
+            public,
+            status,
+            store,
+            link: Arc::new(link),
+            node_id,
+            args,
+            client,
+            outbound,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn status_addr(&self) -> SocketAddr {
+        self.status
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then stops the client and both listeners.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let cache = CacheWriter::spawn(self.args.cache_dir.clone(), self.store.clone());
+        let client = tokio::spawn(client::run(
+            self.client,
+            self.store.clone(),
+            self.link.clone(),
+            cache.clone(),
+            self.outbound,
+            stopped.clone(),
+        ));
+        let public = api::router(
+            PublicState {
+                store: self.store.clone(),
+                link: self.link.clone(),
+                activation_timeout: self.args.activation_timeout,
+            },
+            self.args.max_body_bytes,
+        );
+        let status = status::router(StatusState {
+            node_id: self.node_id,
+            store: self.store.clone(),
+            link: self.link.clone(),
+        });
+        tracing::info!(
+            public = %self.public.local_addr()?, status = %self.status.local_addr()?,
+            node_id = %self.node_id, "data plane listening"
+        );
+        let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.changed().await;
+        };
+        let public =
+            axum::serve(self.public, public).with_graceful_shutdown(until_stopped(stopped.clone()));
+        let status =
+            axum::serve(self.status, status).with_graceful_shutdown(until_stopped(stopped.clone()));
+        let public = tokio::spawn(async move { public.await });
+        let status = tokio::spawn(async move { status.await });
+        shutdown.await;
+        let _ = stop.send(true);
+        for task in [public, status] {
+            if let Ok(Err(error)) = task.await {
+                tracing::warn!(%error, "a listener failed");
+            }
+        }
+        client.abort();
+        cache.flush().await;
+        tracing::info!("data plane stopped");
+        Ok(())
+    }
+}
+
+/// This node's id, kept in the cache directory so it survives restarts.
+fn node_id(dir: &Path) -> anyhow::Result<Uuid> {
+    let path = dir.join("node-id");
+    if let Ok(raw) = std::fs::read_to_string(&path) {
+        if let Ok(id) = raw.trim().parse() {
+            return Ok(id);
+        }
+    }
+    let id = Uuid::new_v4();
+    std::fs::write(&path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

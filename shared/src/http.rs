@@ -1,0 +1,134 @@
+//! axum extractors whose rejections come back in the API's error shape with a precise code:
+//! [`ApiJson`] (any content type, parsed as JSON, errors name the offending field) and
+//! [`ApiQuery`].
+
+use crate::{ApiError, codes};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. The content type is not checked, so `curl -d` works as is.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        413,
+                        codes::PAYLOAD_TOO_LARGE,
+                        "the request body is larger than this server accepts",
+                    )
+                } else {
+                    ApiError::bad_request(codes::MALFORMED_JSON, rejection.body_text())
+                }
+            })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+/// Parses a JSON document, naming the field at fault in the error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            codes::MALFORMED_JSON,
+            "the request body is empty; expected a JSON object",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        json_error(&path, &inner)
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| json_error(".", &error))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let described = if path == "." {
+        error.to_string()
+    } else {
+        format!("{path}: {error}")
+    };
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+            codes::MALFORMED_JSON,
+            format!("the request body is not valid JSON: {error}"),
+        ),
+        Category::Data => {
+            let text = error.to_string();
+            let code = if text.starts_with("unknown field") {
+                codes::UNKNOWN_FIELD
+            } else if text.starts_with("missing field") {
+                codes::MISSING_FIELD
+            } else {
+                codes::INVALID_FIELD
+            };
+            ApiError::bad_request(code, described)
+        }
+    }
+}
+
+/// Query-string parameters.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::bad_request(codes::INVALID_QUERY, rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        max_activations: Option<i64>,
+        name: String,
+    }
+
+    fn code_of(body: &str) -> String {
+        parse_json::<Body>(body.as_bytes())
+            .expect_err("should be refused")
+            .code
+            .into_owned()
+    }
+
+    #[test]
+    fn each_kind_of_bad_json_has_its_code() {
+        assert_eq!(code_of(""), codes::MALFORMED_JSON);
+        assert_eq!(code_of("{"), codes::MALFORMED_JSON);
+        assert_eq!(code_of(r#"{"name":"a"} trailing"#), codes::MALFORMED_JSON);
+        assert_eq!(code_of(r#"{"name":"a","nope":1}"#), codes::UNKNOWN_FIELD);
+        assert_eq!(code_of(r#"{}"#), codes::MISSING_FIELD);
+        assert_eq!(code_of(r#"[1]"#), codes::INVALID_FIELD);
+        let error =
+            parse_json::<Body>(br#"{"name":"a","maxActivations":"5"}"#).expect_err("wrong type");
+        assert_eq!(error.code, codes::INVALID_FIELD);
+        assert!(
+            error.message.starts_with("maxActivations: invalid type"),
+            "{}",
+            error.message
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the cluster: real PostgreSQL, real control-plane and data-plane
+//! processes, real mTLS between them.
+
+mod propagation;
+mod resilience;
+mod security;
