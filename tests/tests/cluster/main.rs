@@ -3,4 +3,5 @@
 
 mod propagation;
 mod resilience;
+mod scale;
 mod security;
