@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use license_shared::http::ApiJson;
+use license_shared::http::{ApiJson, method_not_allowed, not_found, panic_response};
 use license_shared::protocol::Change;
 use license_shared::public_api::{
     ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
     license_not_found,
 };
-use license_shared::{ApiError, Check, codes, evaluate};
+use license_shared::{ApiError, Check, evaluate};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::link::Link;
@@ -38,22 +38,8 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found(codes::NOT_FOUND, "no such endpoint")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        codes::METHOD_NOT_ALLOWED,
-        "this endpoint does not support that method",
-    )
 }
 
 async fn verify(

@@ -152,7 +152,7 @@ mod tests {
 
     fn sample() -> State {
         let store = Store::new();
-        let mut builder = store.begin_snapshot();
+        let mut builder = store.begin_snapshot(uuid::Uuid::nil());
         builder.add(
             (0..100)
                 .map(|n| Change::License(crate::store::tests::license(n)))

@@ -150,6 +150,7 @@ async fn session(
         protocol_major: PROTOCOL_MAJOR,
         protocol_minor: PROTOCOL_MINOR,
         revision: store.has_state().then(|| store.revision()),
+        cluster_id: store.load().cluster_id(),
     };
     send(&mut socket, &DpToCp::Hello(hello.clone())).await?;
     tracing::info!(
@@ -211,9 +212,12 @@ fn apply(
     message: CpToDp,
 ) -> Result<Option<i64>, LinkError> {
     match message {
-        CpToDp::SnapshotBegin { revision } => {
-            tracing::info!(revision, "receiving a snapshot");
-            *snapshot = Some(store.begin_snapshot());
+        CpToDp::SnapshotBegin {
+            revision,
+            cluster_id,
+        } => {
+            tracing::info!(revision, %cluster_id, "receiving a snapshot");
+            *snapshot = Some(store.begin_snapshot(cluster_id));
             Ok(None)
         }
         CpToDp::SnapshotChunk { changes } => {

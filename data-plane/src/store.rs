@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub struct State {
     revision: i64,
     has_state: bool,
+    /// The license set this state belongs to.
+    cluster_id: Option<Uuid>,
     licenses: HashMap<LicenseKey, Arc<License>>,
     license_keys: HashMap<Uuid, LicenseKey>,
     products: HashMap<Uuid, Arc<Product>>,
@@ -26,6 +28,10 @@ pub struct State {
 impl State {
     pub fn revision(&self) -> i64 {
         self.revision
+    }
+
+    pub fn cluster_id(&self) -> Option<Uuid> {
+        self.cluster_id
     }
 
     pub fn license(&self, key: &LicenseKey) -> Option<&License> {
@@ -120,6 +126,7 @@ impl State {
     pub fn image(&self) -> StateImage {
         StateImage {
             revision: self.revision,
+            cluster_id: self.cluster_id,
             products: self.products.values().map(|p| Product::clone(p)).collect(),
             customers: self
                 .customers
@@ -135,6 +142,7 @@ impl State {
         let mut state = State {
             revision: image.revision,
             has_state: true,
+            cluster_id: image.cluster_id,
             ..State::default()
         };
         let changes = image
@@ -154,6 +162,8 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateImage {
     pub revision: i64,
+    #[serde(default)]
+    pub cluster_id: Option<Uuid>,
     pub products: Vec<Product>,
     pub customers: Vec<Customer>,
     pub licenses: Vec<License>,
@@ -245,9 +255,13 @@ impl Store {
         self.current.store(Arc::new(next));
     }
 
-    pub fn begin_snapshot(&self) -> SnapshotBuilder {
+    /// Starts receiving a snapshot of the license set `cluster_id`.
+    pub fn begin_snapshot(&self, cluster_id: Uuid) -> SnapshotBuilder {
         SnapshotBuilder {
-            state: State::default(),
+            state: State {
+                cluster_id: Some(cluster_id),
+                ..State::default()
+            },
         }
     }
 
@@ -334,14 +348,14 @@ pub(crate) mod tests {
         let kept = license(1);
         store.finish_snapshot(
             {
-                let mut builder = store.begin_snapshot();
+                let mut builder = store.begin_snapshot(Uuid::nil());
                 builder.add(vec![Change::License(kept.clone())]);
                 builder
             },
             1,
         );
         assert!(store.has_state());
-        let mut builder = store.begin_snapshot();
+        let mut builder = store.begin_snapshot(Uuid::nil());
         let replacement = license(2);
         builder.add(vec![Change::License(replacement.clone())]);
         assert!(
@@ -350,7 +364,7 @@ pub(crate) mod tests {
         );
         drop(builder); // an aborted snapshot changes nothing
         assert!(store.load().license(&kept.key).is_some());
-        let mut builder = store.begin_snapshot();
+        let mut builder = store.begin_snapshot(Uuid::nil());
         builder.add(vec![Change::License(replacement.clone())]);
         store.finish_snapshot(builder, 2);
         assert!(store.load().license(&kept.key).is_none());
@@ -360,7 +374,7 @@ pub(crate) mod tests {
     #[test]
     fn applying_one_change_does_not_copy_the_store() {
         let store = Store::new();
-        let mut builder = store.begin_snapshot();
+        let mut builder = store.begin_snapshot(Uuid::nil());
         builder.add((0..200_000).map(|n| Change::License(license(n))).collect());
         store.finish_snapshot(builder, 200_000);
         let started = Instant::now();

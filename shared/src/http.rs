@@ -79,6 +79,28 @@ fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The fallback for unknown routes, in the error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found(codes::NOT_FOUND, "no such endpoint")
+}
+
+/// The fallback for a known route asked with another method, in the error shape.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        codes::METHOD_NOT_ALLOWED,
+        "this endpoint does not support that method",
+    )
+}
+
+/// The answer when a handler panicked (for `tower_http::catch_panic`): a 500 in the error
+/// shape, with the details left to the log.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}
+
 /// Query-string parameters.
 #[derive(Debug, Clone)]
 pub struct ApiQuery<T>(pub T);

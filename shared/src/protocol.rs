@@ -38,6 +38,9 @@ pub struct Hello {
     pub protocol_minor: u32,
     /// The revision the data plane has applied; `None` when it has no state at all.
     pub revision: Option<i64>,
+    /// The license set (database) that revision belongs to; see [`CpToDp::SnapshotBegin`].
+    #[serde(default)]
+    pub cluster_id: Option<Uuid>,
 }
 
 /// A device asking a data plane for a seat, forwarded to the control plane's authority.
@@ -128,8 +131,10 @@ pub enum CpToDp {
         reason: String,
     },
     /// A full snapshot follows, consistent as of `revision`; replace all state with it.
+    /// `cluster_id` names the license set, for the data plane to say when it resumes.
     SnapshotBegin {
         revision: i64,
+        cluster_id: Uuid,
     },
     SnapshotChunk {
         changes: Vec<Change>,
@@ -232,6 +237,7 @@ mod tests {
             protocol_major: PROTOCOL_MAJOR,
             protocol_minor: PROTOCOL_MINOR,
             revision: Some(42),
+            cluster_id: Some(Uuid::new_v4()),
         });
         let frame = encode(&hello);
         assert_eq!(frame[0], Encoding::Json as u8);

@@ -37,6 +37,19 @@ pub struct DataPlaneProcess {
     args: Vec<String>,
 }
 
+impl DataPlaneProcess {
+    /// Points the data plane at another control plane (takes effect on restart).
+    pub fn point_to(&mut self, cp: &ControlPlane) {
+        if let Some(position) = self
+            .args
+            .iter()
+            .position(|arg| arg == "--cluster-control-plane")
+        {
+            self.args[position + 1] = format!("127.0.0.1:{}", cp.cluster_port);
+        }
+    }
+}
+
 /// Where a test cluster keeps its files.
 #[derive(Debug)]
 pub struct TestCluster {

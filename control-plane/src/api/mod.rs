@@ -19,8 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
-use license_shared::{ApiError, codes};
+use license_shared::http::{method_not_allowed, not_found, panic_response};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -55,21 +54,4 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found(codes::NOT_FOUND, "no such endpoint")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        codes::METHOD_NOT_ALLOWED,
-        "this endpoint does not support that method",
-    )
-}
-
-fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::internal().into_response()
 }

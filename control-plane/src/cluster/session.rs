@@ -222,18 +222,33 @@ async fn initial_sync(
     hello: &Hello,
 ) -> Result<i64, SessionError> {
     let committed = crate::db::revision::current(&context.pool).await?;
+    let cluster_id = crate::db::revision::cluster_id(&context.pool).await?;
     match hello.revision {
-        // Resume: the data plane knows a revision the database still has the history for.
-        Some(revision) if revision <= committed => send_deltas(context, socket, revision).await,
-        _ => send_snapshot(context, socket).await,
+        // Resume: the data plane's state comes from this database, which still has the
+        // history after its revision.
+        Some(revision) if revision <= committed && hello.cluster_id == Some(cluster_id) => {
+            send_deltas(context, socket, revision).await
+        }
+        _ => send_snapshot(context, socket, cluster_id).await,
     }
 }
 
-async fn send_snapshot(context: &ClusterContext, socket: &mut Socket) -> Result<i64, SessionError> {
+async fn send_snapshot(
+    context: &ClusterContext,
+    socket: &mut Socket,
+    cluster_id: uuid::Uuid,
+) -> Result<i64, SessionError> {
     let started = Instant::now();
     let mut reader = SnapshotReader::open(&context.pool).await?;
     let revision = reader.revision();
-    let mut bytes = send(socket, &CpToDp::SnapshotBegin { revision }).await?;
+    let mut bytes = send(
+        socket,
+        &CpToDp::SnapshotBegin {
+            revision,
+            cluster_id,
+        },
+    )
+    .await?;
     let mut entities = 0;
     while let Some(changes) = reader.next_chunk().await? {
         entities += changes.len();

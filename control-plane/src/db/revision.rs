@@ -103,3 +103,10 @@ pub async fn current(pool: &sqlx::PgPool) -> sqlx::Result<i64> {
         .fetch_one(pool)
         .await
 }
+
+/// The identity of this database's license set (see migration 0003).
+pub async fn cluster_id(pool: &sqlx::PgPool) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("SELECT id FROM cluster_identity")
+        .fetch_one(pool)
+        .await
+}

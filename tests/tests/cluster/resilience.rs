@@ -159,3 +159,49 @@ async fn a_data_plane_that_was_away_resumes_with_deltas() {
     assert_eq!(status["controlPlane"]["snapshotsReceived"], 0, "{status}");
     assert_eq!(status["licenses"], 21, "{status}");
 }
+
+#[tokio::test]
+async fn a_data_plane_moved_to_another_database_gets_a_snapshot() {
+    let mut cluster = TestCluster::new().await.expect("cluster");
+    let cp = cluster.start_control_plane().await.expect("control plane");
+    let mut dp = cluster.start_data_plane(&cp).await.expect("dp");
+    let old = cluster
+        .create_license(&cp, json!({}))
+        .await
+        .expect("license");
+    let old_key = old["licenseKey"].as_str().expect("key").to_owned();
+    wait_for("the license", Duration::from_secs(5), || async {
+        cluster.verify(&dp, &old_key).await.expect("verified").0 == 200
+    })
+    .await
+    .expect("synced");
+    dp.process.terminate();
+
+    // Another license set, whose revisions happen to be higher than the data plane's.
+    cluster.database_url = integration_tests::pg::fresh_database().await.expect("db");
+    let other = cluster
+        .start_control_plane()
+        .await
+        .expect("other control plane");
+    for _ in 0..3 {
+        cluster
+            .create_license(&other, json!({}))
+            .await
+            .expect("license");
+    }
+    dp.point_to(&other);
+    cluster
+        .restart_data_plane(&mut dp)
+        .await
+        .expect("restarted");
+    wait_for("the snapshot", Duration::from_secs(10), || async {
+        cluster.status(&dp).await.expect("status")["controlPlane"]["snapshotsReceived"] == 1
+    })
+    .await
+    .expect("a snapshot replaced the stale state");
+    assert_eq!(
+        cluster.verify(&dp, &old_key).await.expect("verified").0,
+        404
+    );
+    assert_eq!(cluster.status(&dp).await.expect("status")["licenses"], 3);
+}

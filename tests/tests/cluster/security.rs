@@ -154,6 +154,7 @@ async fn malformed_protocol_messages_close_only_that_connection() {
         protocol_major: 99,
         protocol_minor: PROTOCOL_MINOR,
         revision: None,
+        cluster_id: None,
     });
     let garbage: Vec<Message> = vec![
         Message::Binary(vec![0xff, 1, 2, 3].into()),
