@@ -41,7 +41,11 @@ impl DataPlane {
         })?;
         let node_id = node_id(&args.cache_dir)?;
         let store = Arc::new(Store::new());
-        match cache::load(&args.cache_dir) {
+        let dir = args.cache_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || cache::load(&dir))
+            .await
+            .context("loading the disk cache")?;
+        match loaded {
             Ok(Some(state)) => {
                 store.replace(state);
                 tracing::info!(
