@@ -49,7 +49,10 @@ async fn admin_changes_reach_every_data_plane() {
                 if body["status"] == status {
                     break;
                 }
-                assert!(acknowledged.elapsed() < Duration::from_secs(5), "not propagated");
+                assert!(
+                    acknowledged.elapsed() < Duration::from_secs(5),
+                    "not propagated"
+                );
             }
         }
         delays.push(acknowledged.elapsed());
