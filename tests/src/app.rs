@@ -68,6 +68,17 @@ impl TestApp {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// `GET path` as the admin, decoded as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.admin(Method::GET, path)
+            .send()
+            .await
+            .expect("the request is sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// A request without credentials.
     pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))

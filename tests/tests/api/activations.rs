@@ -18,13 +18,8 @@ async fn deactivating_a_device_frees_its_seat() {
     assert_eq!(validate("new-pc").await.expect("sent").status(), 403);
 
     let devices: Vec<Value> = app
-        .admin(Method::GET, &format!("/api/licenses/{key}/activations"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+        .get_json(&format!("/api/licenses/{key}/activations"))
+        .await;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0]["deviceId"], "old-pc");
 
@@ -40,13 +35,8 @@ async fn deactivating_a_device_frees_its_seat() {
     assert_eq!(validate("new-pc").await.expect("sent").status(), 200);
 
     let active: Vec<Value> = app
-        .admin(Method::GET, &format!("/api/licenses/{key}/activations"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+        .get_json(&format!("/api/licenses/{key}/activations"))
+        .await;
     assert_eq!(active.len(), 1);
     let history: Vec<Value> = app
         .admin(

@@ -36,14 +36,7 @@ async fn create_get_update_list_delete() {
     assert_eq!(updated["lastName"], "Lovelace");
     assert_eq!(updated["companyName"], "Engines Ltd");
 
-    let list: Vec<Value> = app
-        .admin(Method::GET, "/api/customers")
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.get_json("/api/customers").await;
     assert_eq!(list.len(), 1);
 
     let response = app

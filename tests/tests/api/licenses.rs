@@ -294,14 +294,7 @@ async fn bad_update_input_is_refused_and_the_license_is_unchanged() {
             .expect("sent");
         assert_error(response, 400, code).await;
     }
-    let after: Value = app
-        .admin(Method::GET, &path)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let after: Value = app.get_json(&path).await;
     assert_eq!(after, license);
 }
 

@@ -12,14 +12,7 @@ async fn create_get_update_list_delete() {
     assert_eq!(product["authorizationMethod"], "license-key");
     let id = product["id"].as_str().expect("an id");
 
-    let fetched: Value = app
-        .admin(Method::GET, &format!("/api/products/{id}"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let fetched: Value = app.get_json(&format!("/api/products/{id}")).await;
     assert_eq!(fetched, product);
 
     let response = app
