@@ -68,6 +68,23 @@ impl TestApp {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// An admin request without a body, sent.
+    pub async fn call(&self, method: Method, path: &str) -> Response {
+        self.admin(method, path)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// An admin request with a JSON body, sent.
+    pub async fn call_with(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.admin(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
     /// `GET path` as the admin, decoded as JSON.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.admin(Method::GET, path)

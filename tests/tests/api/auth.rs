@@ -69,11 +69,12 @@ async fn public_and_status_routes_need_no_token() {
 async fn read_only_tokens_read_but_never_write() {
     let app = TestApp::spawn().await;
     let response = app
-        .admin(Method::POST, "/api/tokens")
-        .json(&json!({ "name": "dashboard", "readOnly": true }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/tokens",
+            &json!({ "name": "dashboard", "readOnly": true }),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.expect("json");
     let token = created["token"].as_str().expect("a secret").to_owned();
@@ -125,11 +126,8 @@ async fn read_only_tokens_read_but_never_write() {
 async fn tokens_are_stored_hashed_listed_without_secrets_and_revocable() {
     let app = TestApp::spawn().await;
     let created: Value = app
-        .admin(Method::POST, "/api/tokens")
-        .json(&json!({ "name": "ci" }))
-        .send()
+        .call_with(Method::POST, "/api/tokens", &json!({ "name": "ci" }))
         .await
-        .expect("sent")
         .json()
         .await
         .expect("json");
@@ -144,10 +142,8 @@ async fn tokens_are_stored_hashed_listed_without_secrets_and_revocable() {
     assert_eq!(response.status(), 201, "a read-write token may write");
 
     let listed = app
-        .admin(Method::GET, "/api/tokens")
-        .send()
+        .call(Method::GET, "/api/tokens")
         .await
-        .expect("sent")
         .text()
         .await
         .expect("text");
@@ -166,19 +162,12 @@ async fn tokens_are_stored_hashed_listed_without_secrets_and_revocable() {
     );
 
     let response = app
-        .admin(Method::POST, "/api/tokens")
-        .json(&json!({ "name": "ci" }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(Method::POST, "/api/tokens", &json!({ "name": "ci" }))
+        .await;
     assert_error(response, 409, "token_name_taken").await;
 
     let id = created["id"].as_str().expect("id");
-    let response = app
-        .admin(Method::DELETE, &format!("/api/tokens/{id}"))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::DELETE, &format!("/api/tokens/{id}")).await;
     assert_eq!(response.status(), 204);
     let response = app
         .anonymous(Method::GET, "/api/products")

@@ -8,27 +8,29 @@ use serde_json::{Value, json};
 async fn create_get_update_list_delete() {
     let app = TestApp::spawn().await;
     let response = app
-        .admin(Method::POST, "/api/customers")
-        .json(&json!({
-            "email": "ada@example.com",
-            "firstName": "Ada",
-            "companyName": "Engines Ltd",
-            "metadata": { "crm": "42" }
-        }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/customers",
+            &json!({
+                "email": "ada@example.com",
+                "firstName": "Ada",
+                "companyName": "Engines Ltd",
+                "metadata": { "crm": "42" }
+            }),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let customer: Value = response.json().await.expect("json");
     assert_eq!(customer["companyName"], "Engines Ltd");
     let id = customer["id"].as_str().expect("id");
 
     let updated: Value = app
-        .admin(Method::PUT, &format!("/api/customers/{id}"))
-        .json(&json!({ "firstName": null, "lastName": "Lovelace" }))
-        .send()
+        .call_with(
+            Method::PUT,
+            &format!("/api/customers/{id}"),
+            &json!({ "firstName": null, "lastName": "Lovelace" }),
+        )
         .await
-        .expect("sent")
         .json()
         .await
         .expect("json");
@@ -40,16 +42,12 @@ async fn create_get_update_list_delete() {
     assert_eq!(list.len(), 1);
 
     let response = app
-        .admin(Method::DELETE, &format!("/api/customers/{id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/customers/{id}"))
+        .await;
     assert_eq!(response.status(), 204);
     let response = app
-        .admin(Method::DELETE, &format!("/api/customers/{id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/customers/{id}"))
+        .await;
     assert_error(response, 404, "customer_not_found").await;
 }
 
@@ -58,11 +56,12 @@ async fn emails_are_unique_whatever_their_case() {
     let app = TestApp::spawn().await;
     app.create_customer("Ada@Example.com").await;
     let response = app
-        .admin(Method::POST, "/api/customers")
-        .json(&json!({ "email": "ada@example.COM" }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/customers",
+            &json!({ "email": "ada@example.COM" }),
+        )
+        .await;
     assert_error(response, 409, "customer_email_taken").await;
 }
 
@@ -72,10 +71,8 @@ async fn a_customer_with_licenses_cannot_be_deleted() {
     let license = app.create_license(json!({})).await;
     let customer_id = license["customerId"].as_str().expect("customer id");
     let response = app
-        .admin(Method::DELETE, &format!("/api/customers/{customer_id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/customers/{customer_id}"))
+        .await;
     assert_error(response, 409, "customer_in_use").await;
 }
 
@@ -97,12 +94,7 @@ async fn bad_customer_input_is_refused_precisely() {
         (json!({}), 400, "missing_field"),
     ];
     for (body, status, code) in cases {
-        let response = app
-            .admin(Method::POST, "/api/customers")
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let response = app.call_with(Method::POST, "/api/customers", &body).await;
         assert_error(response, status, code).await;
     }
 }

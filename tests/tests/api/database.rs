@@ -36,11 +36,12 @@ async fn an_unreachable_database_is_a_503_and_the_server_recovers() {
     proxy.cut();
     let started = Instant::now();
     let response = app
-        .admin(Method::POST, "/api/licenses")
-        .json(&json!({ "productId": product_id, "customerId": customer_id }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/licenses",
+            &json!({ "productId": product_id, "customerId": customer_id }),
+        )
+        .await;
     assert_error(response, 503, "database_unavailable").await;
     let response = app
         .anonymous(Method::POST, "/api/licenses/validate")
@@ -80,11 +81,12 @@ async fn an_unreachable_database_is_a_503_and_the_server_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let response = app
-        .admin(Method::POST, "/api/licenses")
-        .json(&json!({ "productId": product_id, "customerId": customer_id }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/licenses",
+            &json!({ "productId": product_id, "customerId": customer_id }),
+        )
+        .await;
     assert_eq!(response.status(), 201);
 
     let licenses: i64 = sqlx::query_scalar("SELECT count(*) FROM licenses")

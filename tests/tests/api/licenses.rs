@@ -44,16 +44,17 @@ async fn create_then_read_update_and_delete_by_key() {
     assert_eq!(fetched, license);
 
     let response = app
-        .admin(Method::PUT, &format!("/api/licenses/{key}"))
-        .json(&json!({
-            "status": "suspended",
-            "maxActivations": null,
-            "features": { "api_access": false },
-            "expiresAt": null
-        }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::PUT,
+            &format!("/api/licenses/{key}"),
+            &json!({
+                "status": "suspended",
+                "maxActivations": null,
+                "features": { "api_access": false },
+                "expiresAt": null
+            }),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.expect("json");
     assert_eq!(updated["status"], "suspended");
@@ -64,22 +65,14 @@ async fn create_then_read_update_and_delete_by_key() {
     assert!(updated["revision"].as_i64() > license["revision"].as_i64());
 
     let response = app
-        .admin(Method::DELETE, &format!("/api/licenses/{key}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/licenses/{key}"))
+        .await;
     assert_eq!(response.status(), 204);
-    let response = app
-        .admin(Method::GET, &format!("/api/licenses/{key}"))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, &format!("/api/licenses/{key}")).await;
     assert_error(response, 404, "license_not_found").await;
     let response = app
-        .admin(Method::DELETE, &format!("/api/licenses/{key}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/licenses/{key}"))
+        .await;
     assert_error(response, 404, "license_not_found").await;
 }
 
@@ -107,12 +100,7 @@ async fn listing_filters_and_paginates() {
         if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
             body.extend(extra);
         }
-        let response = app
-            .admin(Method::POST, "/api/licenses")
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let response = app.call_with(Method::POST, "/api/licenses", &body).await;
         assert_eq!(response.status(), 201);
     }
     app.create_license(json!({})).await; // another product and customer
@@ -134,10 +122,8 @@ async fn listing_filters_and_paginates() {
     assert_eq!(count(&app, "perPage=2&page=9").await, (5, 0));
 
     let response = app
-        .admin(Method::GET, "/api/licenses?perPage=2&page=2")
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::GET, "/api/licenses?perPage=2&page=2")
+        .await;
     assert_eq!(response.headers()["x-total-pages"], "3");
     let link = response.headers()["link"].to_str().expect("ascii");
     assert!(link.contains("page=3&perPage=2>; rel=\"next\""), "{link}");
@@ -152,10 +138,8 @@ async fn listing_filters_and_paginates() {
         ("page=-1", "invalid_query"),
     ] {
         let response = app
-            .admin(Method::GET, &format!("/api/licenses?{query}"))
-            .send()
-            .await
-            .expect("sent");
+            .call(Method::GET, &format!("/api/licenses?{query}"))
+            .await;
         assert_error(response, 400, code).await;
     }
 }
@@ -163,10 +147,8 @@ async fn listing_filters_and_paginates() {
 /// (X-Total-Count, items on the page) of a license listing.
 async fn count(app: &TestApp, query: &str) -> (usize, usize) {
     let response = app
-        .admin(Method::GET, &format!("/api/licenses?{query}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::GET, &format!("/api/licenses?{query}"))
+        .await;
     assert_eq!(response.status(), 200, "{query}");
     let total: usize = response.headers()["x-total-count"]
         .to_str()
@@ -231,12 +213,7 @@ async fn bad_create_input_is_refused_and_nothing_is_stored() {
         (json!([]), "invalid_field"),
     ];
     for (body, code) in cases {
-        let response = app
-            .admin(Method::POST, "/api/licenses")
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let response = app.call_with(Method::POST, "/api/licenses", &body).await;
         assert_error(response, 400, code).await;
     }
     for raw in ["{\"productId\":", "not json", "", "{\"productId\": x}"] {
@@ -251,12 +228,7 @@ async fn bad_create_input_is_refused_and_nothing_is_stored() {
     }
     let huge = json!({ "productId": product["id"], "customerId": customer["id"],
                        "metadata": { "blob": "x".repeat(100_000) } });
-    let response = app
-        .admin(Method::POST, "/api/licenses")
-        .json(&huge)
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call_with(Method::POST, "/api/licenses", &huge).await;
     assert_error(response, 413, "payload_too_large").await;
 
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM licenses")
@@ -286,12 +258,7 @@ async fn bad_update_input_is_refused_and_the_license_is_unchanged() {
         (json!({ "statuss": "revoked" }), "unknown_field"),
     ];
     for (body, code) in cases {
-        let response = app
-            .admin(Method::PUT, &path)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let response = app.call_with(Method::PUT, &path, &body).await;
         assert_error(response, 400, code).await;
     }
     let after: Value = app.get_json(&path).await;
@@ -307,38 +274,29 @@ async fn keys_of_the_wrong_shape_are_400_and_unknown_keys_404() {
         "/api/licenses/1BAD-ABCDE-ABCDE-ABCDE-ABCDE-ABCDE",
         "/api/licenses/ABCDE-ABCDE-ABCDE-ABCDE-ABCDE-ABCDE-ABCDE",
     ] {
-        let response = app.admin(Method::GET, path).send().await.expect("sent");
+        let response = app.call(Method::GET, path).await;
         assert_error(response, 400, "invalid_license_key").await;
     }
     let response = app
-        .admin(Method::GET, "/api/licenses/ABCDE-ABCDE-ABCDE-ABCDE-ABCDE")
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::GET, "/api/licenses/ABCDE-ABCDE-ABCDE-ABCDE-ABCDE")
+        .await;
     assert_error(response, 404, "license_not_found").await;
     let response = app
-        .admin(Method::PUT, "/api/licenses/ABCDE-ABCDE-ABCDE-ABCDE-ABCDE")
-        .json(&json!({ "status": "revoked" }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::PUT,
+            "/api/licenses/ABCDE-ABCDE-ABCDE-ABCDE-ABCDE",
+            &json!({ "status": "revoked" }),
+        )
+        .await;
     assert_error(response, 404, "license_not_found").await;
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = TestApp::spawn().await;
-    let response = app
-        .admin(Method::GET, "/api/nothing")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, "/api/nothing").await;
     assert_error(response, 404, "not_found").await;
-    let response = app
-        .admin(Method::PATCH, "/api/licenses")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::PATCH, "/api/licenses").await;
     assert_error(response, 405, "method_not_allowed").await;
 }
 

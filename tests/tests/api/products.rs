@@ -16,11 +16,12 @@ async fn create_get_update_list_delete() {
     assert_eq!(fetched, product);
 
     let response = app
-        .admin(Method::PUT, &format!("/api/products/{id}"))
-        .json(&json!({ "name": "Acme Pro", "keyPrefix": "acme", "authorizationMethod": "user" }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::PUT,
+            &format!("/api/products/{id}"),
+            &json!({ "name": "Acme Pro", "keyPrefix": "acme", "authorizationMethod": "user" }),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.expect("json");
     assert_eq!(updated["name"], "Acme Pro");
@@ -29,11 +30,7 @@ async fn create_get_update_list_delete() {
     assert_eq!(updated["code"], "acme-app");
 
     app.create_product("second").await;
-    let response = app
-        .admin(Method::GET, "/api/products?perPage=1")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, "/api/products?perPage=1").await;
     assert_eq!(response.headers()["x-total-count"], "2");
     assert!(
         response.headers()["link"]
@@ -45,16 +42,10 @@ async fn create_get_update_list_delete() {
     assert_eq!(page.len(), 1);
 
     let response = app
-        .admin(Method::DELETE, &format!("/api/products/{id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/products/{id}"))
+        .await;
     assert_eq!(response.status(), 204);
-    let response = app
-        .admin(Method::GET, &format!("/api/products/{id}"))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, &format!("/api/products/{id}")).await;
     assert_error(response, 404, "product_not_found").await;
 }
 
@@ -62,19 +53,21 @@ async fn create_get_update_list_delete() {
 async fn licenses_get_their_product_key_prefix() {
     let app = TestApp::spawn().await;
     let response = app
-        .admin(Method::POST, "/api/products")
-        .json(&json!({ "code": "pfx", "name": "Prefixed", "keyPrefix": "ZED" }))
-        .send()
-        .await
-        .expect("sent");
+        .call_with(
+            Method::POST,
+            "/api/products",
+            &json!({ "code": "pfx", "name": "Prefixed", "keyPrefix": "ZED" }),
+        )
+        .await;
     let product: Value = response.json().await.expect("json");
     let customer = app.create_customer("owner@example.com").await;
     let license: Value = app
-        .admin(Method::POST, "/api/licenses")
-        .json(&json!({ "productId": product["id"], "customerId": customer["id"] }))
-        .send()
+        .call_with(
+            Method::POST,
+            "/api/licenses",
+            &json!({ "productId": product["id"], "customerId": customer["id"] }),
+        )
         .await
-        .expect("sent")
         .json()
         .await
         .expect("json");
@@ -89,23 +82,17 @@ async fn a_product_in_use_cannot_be_deleted() {
     let license = app.create_license(json!({})).await;
     let product_id = license["productId"].as_str().expect("product id");
     let response = app
-        .admin(Method::DELETE, &format!("/api/products/{product_id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/products/{product_id}"))
+        .await;
     assert_error(response, 409, "product_in_use").await;
     let key = license["licenseKey"].as_str().expect("key");
     let response = app
-        .admin(Method::DELETE, &format!("/api/licenses/{key}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/licenses/{key}"))
+        .await;
     assert_eq!(response.status(), 204);
     let response = app
-        .admin(Method::DELETE, &format!("/api/products/{product_id}"))
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, &format!("/api/products/{product_id}"))
+        .await;
     assert_eq!(response.status(), 204);
 }
 
@@ -149,12 +136,7 @@ async fn bad_product_input_is_refused_precisely() {
         (json!({ "code": 5, "name": "x" }), 400, "invalid_field"),
     ];
     for (body, status, code) in cases {
-        let response = app
-            .admin(Method::POST, "/api/products")
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
+        let response = app.call_with(Method::POST, "/api/products", &body).await;
         assert_error(response, status, code).await;
     }
     for (path, status, code) in [
@@ -165,19 +147,11 @@ async fn bad_product_input_is_refused_precisely() {
             "product_not_found",
         ),
     ] {
-        let response = app.admin(Method::GET, path).send().await.expect("sent");
+        let response = app.call(Method::GET, path).await;
         assert_error(response, status, code).await;
     }
-    let response = app
-        .admin(Method::GET, "/api/products?perPage=0")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, "/api/products?perPage=0").await;
     assert_error(response, 400, "invalid_query").await;
-    let response = app
-        .admin(Method::GET, "/api/products?page=abc")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.call(Method::GET, "/api/products?page=abc").await;
     assert_error(response, 400, "invalid_query").await;
 }
