@@ -37,9 +37,18 @@ impl Application {
                 "no ADMIN_TOKEN set: only tokens made with `control-plane tokens create` work"
             );
         }
+        let configured_key = args
+            .signing_key
+            .as_deref()
+            .map(crate::signing::load_key_file)
+            .transpose()?;
+        let signing_key = db::signing_keys::ensure_active(&pool, configured_key)
+            .await
+            .context("settling the active signing key")?;
         let state = AppState {
             db: pool.clone(),
             auth: Arc::new(AuthConfig::new(args.admin_token.as_deref())),
+            signing_key: Arc::new(signing_key),
         };
         let router = api::app(state, args.max_body_bytes);
         let listener = TcpListener::bind(args.admin_listen)

@@ -31,7 +31,14 @@ impl Cli {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["serve", "migrate", "tokens", "gen-cert", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "serve",
+    "migrate",
+    "tokens",
+    "gen-cert",
+    "gen-signing-key",
+    "help",
+];
 
 /// Inserts `serve` after the program name unless a subcommand or a help/version flag is there.
 fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
@@ -56,6 +63,19 @@ pub enum Command {
     Tokens(TokensArgs),
     /// Write a development cluster CA and the control-plane and data-plane certificates.
     GenCert(crate::gencert::GenCertArgs),
+    /// Write a new Ed25519 signing key (PKCS#8 PEM) for `--signing-key`.
+    GenSigningKey(GenSigningKeyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenSigningKeyArgs {
+    /// Where to write the key (mode 0600).
+    #[arg(long, default_value = "signing-key.pem")]
+    pub out: PathBuf,
+
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where the database is and how to pool connections to it.
@@ -109,6 +129,12 @@ pub struct ServeArgs {
     /// How long in-flight requests may run after SIGTERM/SIGINT before the server stops anyway.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, help_heading = "Admin API")]
     pub shutdown_timeout: Duration,
+
+    /// Ed25519 private key (PKCS#8 PEM) that signs license documents and data-plane responses.
+    /// Without it the first control plane generates one and keeps it in the database, so every
+    /// replica shares it. Given, it becomes the active key (earlier keys stay published).
+    #[arg(long, env = "SIGNING_KEY", help_heading = "Signing")]
+    pub signing_key: Option<PathBuf>,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,

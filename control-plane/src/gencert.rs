@@ -188,7 +188,12 @@ pub fn write(dir: &Path, certs: &ClusterCerts, force: bool) -> anyhow::Result<Ve
 
 /// Writes a new file with `mode`; with `replace`, through a temporary file and a rename, so an
 /// existing file is swapped whole and never keeps its old (possibly wider) permissions.
-fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> std::io::Result<()> {
+pub(crate) fn write_file(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    replace: bool,
+) -> std::io::Result<()> {
     if !replace {
         return create_new(path, contents, mode);
     }

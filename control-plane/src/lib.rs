@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod db;
 pub mod gencert;
+pub mod signing;
 pub mod tokens;
 
 pub use app::Application;

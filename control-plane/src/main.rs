@@ -42,6 +42,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             run_tokens(&pool, args.command).await
         }
         Command::GenCert(args) => control_plane::gencert::run(&args),
+        Command::GenSigningKey(args) => control_plane::signing::generate_key_file(&args),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use license_shared::http::{ApiJson, method_not_allowed, not_found, panic_response};
@@ -17,6 +17,7 @@ use license_shared::public_api::{
     ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
     license_not_found,
 };
+use license_shared::signing::Jwks;
 use license_shared::{ApiError, Check, evaluate};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -35,6 +36,8 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/api/licenses/verify", post(verify))
         .route("/api/licenses/validate", post(validate))
+        .route("/.well-known/jwks.json", get(jwks))
+        .merge(crate::licensespring::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -57,6 +60,12 @@ async fn verify(
         device_id: query.device_id.as_deref(),
     };
     Ok(Json(VerifyAnswer::new(license, &check)))
+}
+
+/// The cluster's public signing keys (RFC 8037 JWKS), to check `LicenseSignature` headers and
+/// signed license documents with.
+async fn jwks(State(state): State<PublicState>) -> Json<Jwks> {
+    Json(state.store.load().keyring().jwks())
 }
 
 async fn validate(

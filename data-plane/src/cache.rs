@@ -6,7 +6,7 @@
 //! the directory. A crash at any point leaves either the old file or the new one, never a mix;
 //! a stray temp file from a crash is never read, and is removed on the next [`load`].
 //!
-//! File format (version 2): a 53-byte header, then the payload.
+//! File format (version 3): a 53-byte header, then the payload.
 //!
 //! | bytes | what |
 //! | --- | --- |
@@ -16,7 +16,8 @@
 //! | 32 | SHA-256 of the payload |
 //!
 //! The payload is raw deflate of newline-delimited JSON: one line of metadata (revision, license
-//! set, counts), then one line per product, per customer, per license. Lines let both sides
+//! set, counts), then one line per signing key, per API credential, per product, per customer,
+//! per license. The file holds secrets (signing keys, shared keys): it is written with mode 0600. Lines let both sides
 //! stream: saving never builds the file (or a copy of the state) in memory, and loading parses
 //! one entity at a time into the new state. JSON rather than a binary format because licenses
 //! carry free-form JSON (`features`, `metadata`) that non-self-describing formats cannot hold;
@@ -40,7 +41,7 @@ use uuid::Uuid;
 use crate::store::{SnapshotBuilder, State, Store};
 
 const MAGIC: &[u8; 9] = b"LSDPCACHE";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 32;
 const FILE: &str = "state.cache";
 /// Temp files are `.state.cache.<random>.tmp`: hidden, and never mistaken for the cache.
@@ -91,6 +92,8 @@ pub enum CacheError {
 struct Meta {
     revision: i64,
     cluster_id: Option<Uuid>,
+    signing_keys: u64,
+    credentials: u64,
     products: u64,
     customers: u64,
     licenses: u64,
@@ -139,11 +142,19 @@ fn write_payload(out: &mut impl Write, state: &State) -> Result<(), CacheError> 
     let meta = Meta {
         revision: state.revision(),
         cluster_id: state.cluster_id(),
+        signing_keys: state.keyring().signing_key_count() as u64,
+        credentials: state.keyring().credential_count() as u64,
         products: state.product_count() as u64,
         customers: state.customer_count() as u64,
         licenses: state.license_count() as u64,
     };
     write_line(out, &meta)?;
+    for key in state.keyring().signing_keys() {
+        write_line(out, key)?;
+    }
+    for credential in state.keyring().credentials() {
+        write_line(out, credential)?;
+    }
     for product in state.products() {
         write_line(out, product)?;
     }
@@ -304,7 +315,12 @@ impl<R: BufRead> Lines<R> {
                     .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                     .is_ok()
         };
-        let complete = self.read_all(meta.products, "products", |p| add(Change::Product(p)))?
+        let complete = self.read_all(meta.signing_keys, "signing keys", |k| {
+            add(Change::SigningKey(k))
+        })? && self.read_all(meta.credentials, "credentials", |c| {
+            add(Change::Credential(c))
+        })? && self
+            .read_all(meta.products, "products", |p| add(Change::Product(p)))?
             && self.read_all(meta.customers, "customers", |c| add(Change::Customer(c)))?
             && self.read_all(meta.licenses, "licenses", |l| add(Change::License(l)))?;
         if !complete {
@@ -664,7 +680,7 @@ mod tests {
         flipped[MAGIC.len()] ^= 0x04;
         assert!(matches!(
             load_bytes(dir, &flipped),
-            Err(CacheError::UnsupportedVersion(6))
+            Err(CacheError::UnsupportedVersion(7))
         ));
         let mut longer = good.clone();
         longer.extend_from_slice(b"junk");
@@ -712,7 +728,7 @@ mod tests {
             Err(CacheError::Undecodable(_))
         ));
         // Counts that do not match the lines.
-        let meta = br#"{"revision":1,"cluster_id":null,"products":0,"customers":0,"licenses":2}"#;
+        let meta = br#"{"revision":1,"cluster_id":null,"signing_keys":0,"credentials":0,"products":0,"customers":0,"licenses":2}"#;
         let mut payload = meta.to_vec();
         payload.push(b'\n');
         payload.extend_from_slice(&serde_json::to_vec(&license(1)).expect("json"));

@@ -8,6 +8,8 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod client;
+pub mod keyring;
+pub mod licensespring;
 pub mod link;
 pub mod status;
 pub mod store;

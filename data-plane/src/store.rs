@@ -31,6 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::{ArcSwap, Guard};
 use license_shared::protocol::{Change, EntityKind};
 use license_shared::{Customer, License, LicenseKey, Product};
+
+use crate::keyring::Keyring;
 use uuid::Uuid;
 
 /// Fan-out of the large indexes (licenses, customers): 64 × 64 = 4,096 shards. With a million
@@ -196,6 +198,8 @@ pub struct State {
     products: Sharded<ProductById>,
     product_codes: Sharded<ProductByCode>,
     customers: Sharded<CustomerById>,
+    /// API credentials and signing keys (few; copied whole on change).
+    keyring: Arc<Keyring>,
 }
 
 impl Default for State {
@@ -209,6 +213,7 @@ impl Default for State {
             products: Sharded::new(SMALL_FANOUT),
             product_codes: Sharded::new(SMALL_FANOUT),
             customers: Sharded::new(LARGE_FANOUT),
+            keyring: Arc::default(),
         }
     }
 }
@@ -254,6 +259,11 @@ impl State {
         self.customers.get(&id).map(|entry| entry.0.as_ref())
     }
 
+    /// API credentials and signing keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// How many licenses this state holds.
     pub fn license_count(&self) -> usize {
         self.license_ids.len()
@@ -292,10 +302,20 @@ impl State {
             Change::License(license) => self.upsert_license(license),
             Change::Product(product) => self.upsert_product(product),
             Change::Customer(customer) => self.upsert_customer(customer),
+            Change::Credential(credential) => {
+                Arc::make_mut(&mut self.keyring).upsert_credential(credential)
+            }
+            Change::SigningKey(key) => Arc::make_mut(&mut self.keyring).upsert_signing_key(key),
             Change::Deleted { kind, id, revision } => match kind {
                 EntityKind::License => self.delete_license(id, revision),
                 EntityKind::Product => self.delete_product(id, revision),
                 EntityKind::Customer => self.delete_customer(id, revision),
+                EntityKind::Credential => {
+                    Arc::make_mut(&mut self.keyring).delete_credential(id, revision)
+                }
+                EntityKind::SigningKey => {
+                    Arc::make_mut(&mut self.keyring).delete_signing_key(id, revision)
+                }
             },
         }
     }

@@ -32,6 +32,7 @@ pub mod codes {
     pub const EMPTY_UPDATE: &str = "empty_update";
     pub const UNKNOWN_PRODUCT: &str = "unknown_product";
     pub const UNKNOWN_CUSTOMER: &str = "unknown_customer";
+    pub const INVALID_PRODUCTS: &str = "invalid_products";
     // 401 / 403: who is asking.
     pub const MISSING_TOKEN: &str = "missing_token";
     pub const INVALID_TOKEN: &str = "invalid_token";
@@ -52,10 +53,12 @@ pub mod codes {
     pub const CUSTOMER_NOT_FOUND: &str = "customer_not_found";
     pub const ACTIVATION_NOT_FOUND: &str = "activation_not_found";
     pub const TOKEN_NOT_FOUND: &str = "token_not_found";
+    pub const CREDENTIAL_NOT_FOUND: &str = "credential_not_found";
     // 409: conflicts with what is stored.
     pub const PRODUCT_CODE_TAKEN: &str = "product_code_taken";
     pub const CUSTOMER_EMAIL_TAKEN: &str = "customer_email_taken";
     pub const TOKEN_NAME_TAKEN: &str = "token_name_taken";
+    pub const CREDENTIAL_NAME_TAKEN: &str = "credential_name_taken";
     pub const LICENSE_KEY_TAKEN: &str = "license_key_taken";
     pub const PRODUCT_IN_USE: &str = "product_in_use";
     pub const CUSTOMER_IN_USE: &str = "customer_in_use";

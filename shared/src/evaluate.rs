@@ -27,6 +27,14 @@ impl Check<'_> {
             device_id: None,
         }
     }
+
+    /// A check at `now` that the license belongs to `product_id`.
+    pub fn for_product(now: DateTime<Utc>, product_id: Uuid) -> Self {
+        Check {
+            product_id: Some(product_id),
+            ..Check::at(now)
+        }
+    }
 }
 
 /// Why a license is not valid, most fundamental first.

@@ -11,6 +11,7 @@ pub mod telemetry;
 #[cfg(feature = "cluster")]
 pub mod tls;
 
+pub mod credential;
 pub mod error;
 pub mod evaluate;
 pub mod fields;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod key;
 pub mod model;
 pub mod protocol;
+pub mod signing;
 
 pub use error::{ApiError, codes};
 pub use evaluate::{Check, Denial, evaluate};

@@ -12,12 +12,14 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+use crate::credential::ApiCredential;
 use crate::error::ApiError;
 use crate::key::LicenseKey;
 use crate::model::{Customer, License, Product};
+use crate::signing::ClusterKey;
 
 /// Bumped on incompatible changes; a control plane refuses another major version.
-pub const PROTOCOL_MAJOR: u32 = 1;
+pub const PROTOCOL_MAJOR: u32 = 2;
 /// Bumped on compatible additions.
 pub const PROTOCOL_MINOR: u32 = 0;
 /// Entities per snapshot chunk: keeps every frame far below the frame limit.
@@ -94,6 +96,10 @@ pub enum Change {
     Product(Product),
     Customer(Customer),
     License(License),
+    /// A LicenseSpring API credential, shared key included.
+    Credential(ApiCredential),
+    /// A signing key of the cluster, private half included.
+    SigningKey(ClusterKey),
     /// The entity `id` of kind `kind` was deleted at `revision`.
     Deleted {
         kind: EntityKind,
@@ -108,6 +114,8 @@ impl Change {
             Change::Product(product) => product.revision,
             Change::Customer(customer) => customer.revision,
             Change::License(license) => license.revision,
+            Change::Credential(credential) => credential.revision,
+            Change::SigningKey(key) => key.revision,
             Change::Deleted { revision, .. } => *revision,
         }
     }
@@ -120,6 +128,8 @@ pub enum EntityKind {
     Product,
     Customer,
     License,
+    Credential,
+    SigningKey,
 }
 
 /// What a control plane sends.

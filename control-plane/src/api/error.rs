@@ -65,6 +65,10 @@ pub fn database_error(error: &sqlx::Error) -> ApiError {
                 "admin_tokens_name_key" => {
                     (codes::TOKEN_NAME_TAKEN, "a token with this name exists")
                 }
+                "api_credentials_name_key" => (
+                    codes::CREDENTIAL_NAME_TAKEN,
+                    "a credential with this name exists",
+                ),
                 "licenses_key_key" => (codes::LICENSE_KEY_TAKEN, "a license with this key exists"),
                 _ => (codes::CONFLICT, "conflicts with a stored record"),
             };

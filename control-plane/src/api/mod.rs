@@ -4,10 +4,12 @@
 pub mod activations;
 pub mod auth;
 pub mod clustering;
+pub mod credentials;
 pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod fields;
+pub mod jwks;
 pub mod licenses;
 pub mod pagination;
 pub mod products;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use license_shared::http::{method_not_allowed, not_found, panic_response};
+use license_shared::signing::ClusterKey;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -29,6 +32,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub db: PgPool,
     pub auth: Arc<auth::AuthConfig>,
+    /// The key this control plane signs with (the cluster's active key at start).
+    pub signing_key: Arc<ClusterKey>,
 }
 
 /// The whole router, with state applied.
@@ -39,6 +44,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .merge(licenses::router())
         .merge(activations::router())
         .merge(tokens::router())
+        .merge(credentials::router())
         .merge(clustering::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -47,6 +53,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(admin)
         .merge(public::router())
+        .merge(jwks::router())
         .merge(status::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

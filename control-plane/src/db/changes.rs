@@ -22,6 +22,8 @@ pub async fn after(pool: &PgPool, after: i64, limit: i64) -> sqlx::Result<Vec<Ch
         "SELECT revision, 'product', id, false FROM products WHERE revision > $1 \
          UNION ALL SELECT revision, 'customer', id, false FROM customers WHERE revision > $1 \
          UNION ALL SELECT revision, 'license', id, false FROM licenses WHERE revision > $1 \
+         UNION ALL SELECT revision, 'credential', id, false FROM api_credentials WHERE revision > $1 \
+         UNION ALL SELECT revision, 'signing_key', id, false FROM signing_keys WHERE revision > $1 \
          UNION ALL SELECT revision, entity, entity_id, true FROM tombstones WHERE revision > $1 \
          ORDER BY 1 LIMIT $2",
     )

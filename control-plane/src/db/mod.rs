@@ -4,10 +4,12 @@
 
 pub mod activations;
 pub mod changes;
+pub mod credentials;
 pub mod customers;
 pub mod licenses;
 pub mod products;
 pub mod revision;
+pub mod signing_keys;
 pub mod sync;
 
 use std::time::{Duration, Instant};

@@ -14,6 +14,8 @@ pub enum Entity {
     Product,
     Customer,
     License,
+    Credential,
+    SigningKey,
 }
 
 impl Entity {
@@ -22,6 +24,8 @@ impl Entity {
             Entity::Product => "product",
             Entity::Customer => "customer",
             Entity::License => "license",
+            Entity::Credential => "credential",
+            Entity::SigningKey => "signing_key",
         }
     }
 
@@ -30,6 +34,8 @@ impl Entity {
             "product" => Some(Entity::Product),
             "customer" => Some(Entity::Customer),
             "license" => Some(Entity::License),
+            "credential" => Some(Entity::Credential),
+            "signing_key" => Some(Entity::SigningKey),
             _ => None,
         }
     }
@@ -39,6 +45,8 @@ impl Entity {
             Entity::Product => "products",
             Entity::Customer => "customers",
             Entity::License => "licenses",
+            Entity::Credential => "api_credentials",
+            Entity::SigningKey => "signing_keys",
         }
     }
 }

@@ -7,11 +7,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::revision::Entity;
-use super::{changes, customers, licenses, products};
+use super::{changes, credentials, customers, licenses, products, signing_keys};
 
 /// Which table a snapshot is reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    SigningKeys,
+    Credentials,
     Products,
     Customers,
     Licenses,
@@ -42,7 +44,7 @@ impl SnapshotReader {
         Ok(Self {
             tx,
             revision,
-            phase: Phase::Products,
+            phase: Phase::SigningKeys,
             after: Uuid::nil(),
         })
     }
@@ -56,6 +58,16 @@ impl SnapshotReader {
         let limit = i64::try_from(SNAPSHOT_CHUNK).unwrap_or(i64::MAX);
         loop {
             let (changes, last): (Vec<Change>, Option<Uuid>) = match self.phase {
+                Phase::SigningKeys => {
+                    let page = signing_keys::page_after(&mut *self.tx, self.after, limit).await?;
+                    let last = page.last().map(|k| k.id);
+                    (page.into_iter().map(Change::SigningKey).collect(), last)
+                }
+                Phase::Credentials => {
+                    let page = credentials::page_after(&mut *self.tx, self.after, limit).await?;
+                    let last = page.last().map(|c| c.id);
+                    (page.into_iter().map(Change::Credential).collect(), last)
+                }
                 Phase::Products => {
                     let page = products::page_after(&mut *self.tx, self.after, limit).await?;
                     let last = page.last().map(|p| p.id);
@@ -85,6 +97,8 @@ impl SnapshotReader {
                 }
                 None => {
                     self.phase = match self.phase {
+                        Phase::SigningKeys => Phase::Credentials,
+                        Phase::Credentials => Phase::Products,
                         Phase::Products => Phase::Customers,
                         Phase::Customers => Phase::Licenses,
                         Phase::Licenses | Phase::Done => Phase::Done,
@@ -134,6 +148,18 @@ pub async fn deltas_after(
             .map(|record| Change::License(record.license)),
     );
     loaded.extend(
+        credentials::fetch_many(pool, &ids(Entity::Credential))
+            .await?
+            .into_iter()
+            .map(Change::Credential),
+    );
+    loaded.extend(
+        signing_keys::fetch_many(pool, &ids(Entity::SigningKey))
+            .await?
+            .into_iter()
+            .map(Change::SigningKey),
+    );
+    loaded.extend(
         feed.iter()
             .filter(|change| change.deleted)
             .map(|change| Change::Deleted {
@@ -141,6 +167,8 @@ pub async fn deltas_after(
                     Entity::Product => EntityKind::Product,
                     Entity::Customer => EntityKind::Customer,
                     Entity::License => EntityKind::License,
+                    Entity::Credential => EntityKind::Credential,
+                    Entity::SigningKey => EntityKind::SigningKey,
                 },
                 id: change.id,
                 revision: change.revision,

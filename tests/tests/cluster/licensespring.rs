@@ -1,0 +1,644 @@
+//! LicenseSpring's License API on a data plane: signed answers, the activation limit through
+//! the authority, and every reachable error code, over a real cluster.
+
+use std::time::Duration;
+
+use integration_tests::cluster::{ControlPlane, DataPlaneProcess, TestCluster};
+use integration_tests::licensespring::{LsClient, auth_headers};
+use integration_tests::process::wait_for;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A cluster with one data plane, a key-based product `desk-…` and an API credential for it.
+struct Fixture {
+    cluster: TestCluster,
+    cp: ControlPlane,
+    dp: DataPlaneProcess,
+    product: String,
+    customer_id: Value,
+    client: LsClient,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let mut cluster = TestCluster::new().await.expect("cluster");
+        let cp = cluster.start_control_plane().await.expect("control plane");
+        let dp = cluster.start_data_plane(&cp).await.expect("data plane");
+        let product = format!("desk-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let created = post(
+            &cluster,
+            &cp,
+            "/api/products",
+            json!({"code": product, "name": "Desk App"}),
+        )
+        .await;
+        let customer = post(
+            &cluster,
+            &cp,
+            "/api/customers",
+            json!({"email": format!("ada-{product}@example.com"), "firstName": "Ada",
+                   "lastName": "Lovelace", "companyName": "Engines Ltd"}),
+        )
+        .await;
+        assert!(created["id"].is_string());
+        let credential = post(
+            &cluster,
+            &cp,
+            "/api/credentials",
+            json!({"name": format!("app-{product}"), "products": [product]}),
+        )
+        .await;
+        let client = LsClient {
+            client: cluster.client.clone(),
+            base_url: dp.public_url.clone(),
+            api_key: credential["apiKey"].as_str().expect("apiKey").to_owned(),
+            shared_key: credential["sharedKey"]
+                .as_str()
+                .expect("sharedKey")
+                .to_owned(),
+        };
+        let fixture = Fixture {
+            customer_id: customer["id"].clone(),
+            cluster,
+            cp,
+            dp,
+            product,
+            client,
+        };
+        fixture.wait_for_credential(&fixture.client).await;
+        fixture
+    }
+
+    /// Waits until the data plane knows the credential (answers anything but invalid_api_key).
+    async fn wait_for_credential(&self, client: &LsClient) {
+        let params = json!({"product": self.product, "hardware_id": "probe", "license_key": "x"});
+        wait_for(
+            "the credential on the data plane",
+            Duration::from_secs(10),
+            || async {
+                let answer = client.call(Method::GET, "check_license", &params).await;
+                answer.code() != "invalid_api_key"
+            },
+        )
+        .await
+        .expect("credential propagated");
+    }
+
+    async fn license(&self, fields: Value) -> String {
+        let product_id = self.product_id().await;
+        let mut body = json!({"productId": product_id, "customerId": self.customer_id});
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+            body.extend(fields);
+        }
+        let license = post(&self.cluster, &self.cp, "/api/licenses", body).await;
+        let key = license["licenseKey"].as_str().expect("key").to_owned();
+        wait_for(
+            "the license on the data plane",
+            Duration::from_secs(10),
+            || async {
+                self.cluster
+                    .verify(&self.dp, &key)
+                    .await
+                    .is_ok_and(|(status, _)| status == 200)
+            },
+        )
+        .await
+        .expect("license propagated");
+        key
+    }
+
+    async fn product_id(&self) -> Value {
+        let products: Value = self
+            .cluster
+            .admin(&self.cp, Method::GET, "/api/products?perPage=100")
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        products
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["code"] == self.product.as_str())
+            .map(|p| p["id"].clone())
+            .expect("the product")
+    }
+
+    fn params(&self, key: &str, hardware_id: &str) -> Value {
+        json!({"product": self.product, "license_key": key, "hardware_id": hardware_id,
+               "hostname": format!("{hardware_id}.local"), "os_ver": "Linux 6.1", "is_vm": false,
+               "app_ver": "1.2.3", "sdk_ver": "tests"})
+    }
+}
+
+async fn post(cluster: &TestCluster, cp: &ControlPlane, path: &str, body: Value) -> Value {
+    let response = cluster
+        .admin(cp, Method::POST, path)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201, "POST {path} {body}");
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn activate_check_and_deactivate_answer_signed_license_bodies() {
+    let fx = Fixture::new().await;
+    let key = fx
+        .license(
+            json!({"maxActivations": 1, "features": {"pro": true, "seats": 5, "beta": false},
+                        "metadata": {"tier": "gold"}}),
+        )
+        .await;
+    let jwks = fx.client.jwks().await;
+    let cp_jwks: Value = fx
+        .cluster
+        .client
+        .get(format!("{}/.well-known/jwks.json", fx.cp.admin_url))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        serde_json::to_value(&jwks).expect("json"),
+        cp_jwks,
+        "DP and CP publish the same keys"
+    );
+
+    let activated = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(
+        activated.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&activated.body)
+    );
+    assert!(
+        activated.signature_verifies(&jwks),
+        "LicenseSignature verifies"
+    );
+    let body = activated.json();
+    assert_eq!(body["license_key"], key.as_str());
+    assert_eq!(body["times_activated"], 1);
+    assert_eq!(body["max_activations"], 1);
+    assert_eq!(body["allow_unlimited_activations"], false);
+    assert_eq!(body["license_enabled"], true);
+    assert_eq!(body["license_active"], true);
+    assert_eq!(body["is_expired"], false);
+    assert_eq!(body["license_type"], "perpetual");
+    assert_eq!(body["product_details"]["short_code"], fx.product.as_str());
+    assert_eq!(body["product_details"]["product_name"], "Desk App");
+    assert_eq!(
+        body["product_details"]["authorization_method"],
+        "license-key"
+    );
+    assert_eq!(body["customer"]["first_name"], "Ada");
+    assert_eq!(body["customer"]["company_name"], "Engines Ltd");
+    let features: Vec<&str> = body["product_features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|feature| feature["code"].as_str())
+        .collect();
+    assert_eq!(features, ["pro", "seats"], "false flags are not features");
+    assert_eq!(body["custom_fields"][0]["name"], "tier");
+    assert!(
+        body["license_signature"]
+            .as_str()
+            .is_some_and(|s| s.len() == 88)
+    );
+
+    // Tampering with one byte breaks the signature.
+    let mut tampered = activated.clone();
+    tampered.body[10] ^= 1;
+    assert!(!tampered.signature_verifies(&jwks));
+
+    // check_license is answered from memory, signed.
+    let checked = fx
+        .client
+        .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(checked.status, 200);
+    assert!(checked.signature_verifies(&jwks));
+    assert_eq!(checked.json()["license_key"], key.as_str());
+    // Activating the same device again is idempotent.
+    let again = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["times_activated"], 1);
+
+    // The limit holds: a second device is refused, and unknown to check_license.
+    let second = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-2"))
+        .await;
+    assert_eq!(
+        (second.status, second.code()),
+        (400, "license_activated_max_times".into())
+    );
+    let unknown = fx
+        .client
+        .call(Method::GET, "check_license", &fx.params(&key, "hw-2"))
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (400, "device_not_found".into())
+    );
+
+    // The client facts were recorded on the activation.
+    let activations: Value = fx
+        .cluster
+        .admin(
+            &fx.cp,
+            Method::GET,
+            &format!("/api/licenses/{key}/activations"),
+        )
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let facts = &activations[0]["clientFacts"];
+    assert_eq!(facts["hostname"], "hw-1.local");
+    assert_eq!(facts["os_ver"], "Linux 6.1");
+    assert_eq!(facts["is_vm"], false);
+    assert_eq!(activations[0]["deviceName"], "hw-1.local");
+
+    // Deactivation frees the seat for another device.
+    let deactivated = fx
+        .client
+        .call(Method::POST, "deactivate_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(
+        deactivated.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&deactivated.body)
+    );
+    let gone = fx
+        .client
+        .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(gone.code(), "device_not_found");
+    let twice = fx
+        .client
+        .call(Method::POST, "deactivate_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (400, "device_not_found".into())
+    );
+    let now_second = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-2"))
+        .await;
+    assert_eq!(now_second.status, 200);
+
+    // The shared key never appears in a log.
+    for log in [fx.cp.process.log_text(), fx.dp.process.log_text()] {
+        assert!(!log.contains(&fx.client.shared_key), "shared key in a log");
+    }
+}
+
+#[tokio::test]
+async fn every_reachable_error_has_its_licensespring_code() {
+    let fx = Fixture::new().await;
+    let key = fx.license(json!({"maxActivations": 2})).await;
+    let call = |method: Method, endpoint: &'static str, params: Value| {
+        let client = fx.client.clone();
+        async move { client.call(method, endpoint, &params).await }
+    };
+    let expect = |answer: integration_tests::licensespring::LsAnswer, code: &str| {
+        assert_eq!(
+            answer.status,
+            400,
+            "{code}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let body = answer.json();
+        assert_eq!(body["code"], code);
+        assert_eq!(body["status"], 400);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            body.as_object().map(|o| o.len()),
+            Some(3),
+            "exactly status, code, message"
+        );
+    };
+
+    // Parameters.
+    let mut params = fx.params(&key, "hw-1");
+    params["product"] = json!("no-such-product");
+    expect(
+        call(Method::GET, "check_license", params).await,
+        "unknown_product",
+    );
+    let mut params = fx.params(&key, "hw-1");
+    params
+        .as_object_mut()
+        .expect("object")
+        .remove("hardware_id");
+    expect(
+        call(Method::POST, "activate_license", params).await,
+        "missing_parameters",
+    );
+    let mut params = fx.params(&key, "hw-1");
+    params
+        .as_object_mut()
+        .expect("object")
+        .remove("license_key");
+    expect(
+        call(Method::GET, "check_license", params).await,
+        "missing_parameters",
+    );
+    expect(
+        call(
+            Method::GET,
+            "check_license",
+            fx.params("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "hw-1"),
+        )
+        .await,
+        "license_not_found",
+    );
+    expect(
+        call(Method::GET, "check_license", fx.params("not a key", "hw-1")).await,
+        "license_not_found",
+    );
+    let mut params = fx.params(&key, "hw-1");
+    params["is_vm"] = json!("perhaps");
+    expect(
+        call(Method::POST, "activate_license", params).await,
+        "validation_error",
+    );
+    let raw = fx
+        .client
+        .client
+        .post(format!("{}/api/v4/activate_license", fx.client.base_url))
+        .headers(
+            auth_headers(
+                &fx.client.api_key,
+                &fx.client.shared_key,
+                &httpdate::fmt_http_date(std::time::SystemTime::now()),
+            )
+            .iter()
+            .map(|(n, v)| (n.parse().expect("name"), v.parse().expect("value")))
+            .collect(),
+        )
+        .body("{not json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(raw.status(), 400);
+    assert_eq!(
+        raw.json::<Value>().await.expect("json")["code"],
+        "invalid_json"
+    );
+
+    // Authentication.
+    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let params = fx.params(&key, "hw-1");
+    let with = |headers: Vec<(String, String)>| {
+        let client = fx.client.clone();
+        let params = params.clone();
+        async move {
+            client
+                .call_with_headers(Method::GET, "check_license", &params, &headers)
+                .await
+        }
+    };
+    let [date, _] = auth_headers(&fx.client.api_key, &fx.client.shared_key, &now);
+    expect(with(vec![date.clone()]).await, "missing_headers");
+    let bad_shared = auth_headers(&fx.client.api_key, "not-the-shared-key", &now).to_vec();
+    expect(with(bad_shared).await, "signature_mismatch");
+    let unknown_api_key = auth_headers(
+        "00000000-0000-0000-0000-000000000000",
+        &fx.client.shared_key,
+        &now,
+    )
+    .to_vec();
+    expect(with(unknown_api_key).await, "invalid_api_key");
+    let stale_date =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(20 * 60));
+    expect(
+        with(auth_headers(&fx.client.api_key, &fx.client.shared_key, &stale_date).to_vec()).await,
+        "date_header_diff",
+    );
+    expect(
+        with(vec![
+            date.clone(),
+            ("Authorization".into(), "algorithm=\"hmac-sha256\"".into()),
+        ])
+        .await,
+        "authorization_missing_params",
+    );
+    expect(
+        with(vec![date, ("Authorization".into(), "nonsense".into())]).await,
+        "authorization_invalid_headers",
+    );
+
+    // A credential for another product may not touch this one.
+    let other = format!("other-{}", fx.product);
+    post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/products",
+        json!({"code": other, "name": "Other"}),
+    )
+    .await;
+    let foreign = post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/credentials",
+        json!({"name": other, "products": [other]}),
+    )
+    .await;
+    let foreign = LsClient {
+        api_key: foreign["apiKey"].as_str().expect("apiKey").into(),
+        shared_key: foreign["sharedKey"].as_str().expect("sharedKey").into(),
+        ..fx.client.clone()
+    };
+    fx.wait_for_credential(&foreign).await;
+    expect(
+        foreign
+            .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
+            .await,
+        "api_key_product_not_allowed",
+    );
+
+    // License states.
+    let suspended = fx.license(json!({"status": "suspended"})).await;
+    expect(
+        call(
+            Method::POST,
+            "activate_license",
+            fx.params(&suspended, "hw-1"),
+        )
+        .await,
+        "license_not_enabled",
+    );
+    let future = fx
+        .license(json!({"startsAt": "2999-01-01T00:00:00Z"}))
+        .await;
+    expect(
+        call(Method::POST, "activate_license", fx.params(&future, "hw-1")).await,
+        "license_not_active",
+    );
+    let expired = fx
+        .license(json!({"expiresAt": "2001-01-01T00:00:00Z"}))
+        .await;
+    expect(
+        call(
+            Method::POST,
+            "activate_license",
+            fx.params(&expired, "hw-1"),
+        )
+        .await,
+        "license_expired",
+    );
+
+    // An expired license a device holds is still described, marked expired.
+    let activated = call(Method::POST, "activate_license", fx.params(&key, "hw-1")).await;
+    assert_eq!(activated.status, 200);
+    let response = fx
+        .cluster
+        .admin(&fx.cp, Method::PUT, &format!("/api/licenses/{key}"))
+        .json(&json!({"expiresAt": "2001-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    wait_for(
+        "the expiry on the data plane",
+        Duration::from_secs(10),
+        || async {
+            call(Method::GET, "check_license", fx.params(&key, "hw-1"))
+                .await
+                .json()["is_expired"]
+                == true
+        },
+    )
+    .await
+    .expect("expired license described");
+
+    // A deleted credential stops working.
+    let credentials: Value = fx
+        .cluster
+        .admin(&fx.cp, Method::GET, "/api/credentials")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        credentials.to_string().find("sharedKey").is_none(),
+        "listing never shows shared keys"
+    );
+    let id = credentials
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["apiKey"] == foreign.api_key.as_str())
+        .map(|c| c["id"].as_str().expect("id").to_owned())
+        .expect("listed");
+    let deleted = fx
+        .cluster
+        .admin(&fx.cp, Method::DELETE, &format!("/api/credentials/{id}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), 204);
+    wait_for(
+        "the deletion on the data plane",
+        Duration::from_secs(10),
+        || async {
+            foreign
+                .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
+                .await
+                .code()
+                == "invalid_api_key"
+        },
+    )
+    .await
+    .expect("deleted credential refused");
+}
+
+#[tokio::test]
+async fn user_based_products_find_the_license_by_username() {
+    let fx = Fixture::new().await;
+    let product = format!("team-{}", fx.product);
+    let created = post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/products",
+        json!({"code": product, "name": "Team", "authorizationMethod": "user"}),
+    )
+    .await;
+    let email = format!("grace-{}@example.com", fx.product);
+    let customer = post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/customers",
+        json!({"email": email, "firstName": "Grace"}),
+    )
+    .await;
+    post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/licenses",
+        json!({"productId": created["id"], "customerId": customer["id"], "maxActivations": 3}),
+    )
+    .await;
+    let credential = post(
+        &fx.cluster,
+        &fx.cp,
+        "/api/credentials",
+        json!({"name": product, "products": [product]}),
+    )
+    .await;
+    let client = LsClient {
+        api_key: credential["apiKey"].as_str().expect("apiKey").into(),
+        shared_key: credential["sharedKey"].as_str().expect("sharedKey").into(),
+        ..fx.client.clone()
+    };
+    fx.wait_for_credential(&client).await;
+    let params =
+        json!({"product": product, "username": email.to_uppercase(), "hardware_id": "hw-u"});
+    let mut activated = client.call(Method::POST, "activate_license", &params).await;
+    for _ in 0..50 {
+        if activated.code() != "license_not_found" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        activated = client.call(Method::POST, "activate_license", &params).await;
+    }
+    assert_eq!(
+        activated.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&activated.body)
+    );
+    let body = activated.json();
+    assert_eq!(body["user"]["email"], email.as_str());
+    assert_eq!(body["user"]["first_name"], "Grace");
+    assert_eq!(body["product_details"]["authorization_method"], "user");
+    assert!(body.get("license_key").is_none());
+    let missing = client
+        .call(
+            Method::GET,
+            "check_license",
+            &json!({"product": product, "hardware_id": "hw-u"}),
+        )
+        .await;
+    assert_eq!(missing.code(), "missing_parameters");
+}
