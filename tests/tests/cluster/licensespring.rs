@@ -642,3 +642,85 @@ async fn user_based_products_find_the_license_by_username() {
         .await;
     assert_eq!(missing.code(), "missing_parameters");
 }
+
+/// The Python virtualenv holding LicenseSpring's official SDK: `$LICENSESPRING_VENV`, or
+/// `target/licensespring-venv`, created from `tests/licensespring-sdk/requirements.txt` when
+/// missing (`.ci/run` creates it beforehand).
+fn sdk_python() -> std::path::PathBuf {
+    let sdk_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("licensespring-sdk");
+    let venv = std::env::var_os("LICENSESPRING_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            integration_tests::process::binaries()
+                .expect("binaries")
+                .parent()
+                .expect("target dir")
+                .join("licensespring-venv")
+        });
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        let run = |program: &std::path::Path, args: &[&std::ffi::OsStr]| {
+            let output = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .expect("runs");
+            assert!(
+                output.status.success(),
+                "{} {args:?} failed: {}",
+                program.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        run(
+            std::path::Path::new("python3"),
+            &["-m".as_ref(), "venv".as_ref(), venv.as_os_str()],
+        );
+        let requirements = sdk_dir.join("requirements.txt");
+        run(
+            &python,
+            &[
+                "-m".as_ref(),
+                "pip".as_ref(),
+                "install".as_ref(),
+                "--quiet".as_ref(),
+                "-r".as_ref(),
+                requirements.as_os_str(),
+            ],
+        );
+    }
+    python
+}
+
+#[tokio::test]
+async fn licensespring_sdk_works_against_a_data_plane() {
+    let python = tokio::task::spawn_blocking(sdk_python)
+        .await
+        .expect("venv ready");
+    let fx = Fixture::new().await;
+    let key = fx
+        .license(json!({"maxActivations": 1, "features": {"pro": true}}))
+        .await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("licensespring-sdk/interop.py");
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env(
+            "LS_API_DOMAIN",
+            fx.dp.public_url.trim_start_matches("http://"),
+        )
+        .env("LS_API_KEY", &fx.client.api_key)
+        .env("LS_SHARED_KEY", &fx.client.shared_key)
+        .env("LS_PRODUCT", &fx.product)
+        .env("LS_LICENSE_KEY", &key)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the SDK run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+}
