@@ -3,6 +3,7 @@
 
 mod activations;
 mod auth;
+mod credentials;
 mod customers;
 mod database;
 mod licenses;

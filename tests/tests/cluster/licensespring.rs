@@ -643,6 +643,49 @@ async fn user_based_products_find_the_license_by_username() {
     assert_eq!(missing.code(), "missing_parameters");
 }
 
+#[tokio::test]
+async fn a_data_plane_restarted_without_its_control_plane_still_answers_signed() {
+    let mut fx = Fixture::new().await;
+    let key = fx.license(json!({"maxActivations": 3})).await;
+    let activated = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(activated.status, 200);
+    let jwks = fx.client.jwks().await;
+    // Wait for the disk cache to hold the activation, then lose the control plane.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fx.cp.process.kill();
+    fx.dp.process.kill();
+    fx.cluster
+        .restart_data_plane(&mut fx.dp)
+        .await
+        .expect("restarts from its cache");
+
+    // Credentials and signing keys came back from the cache with the licenses.
+    let checked = fx
+        .client
+        .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
+        .await;
+    assert_eq!(
+        checked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&checked.body)
+    );
+    assert!(checked.signature_verifies(&jwks));
+    assert_eq!(fx.client.jwks().await, jwks);
+    // A new device needs the authority: a clear 503, never a guess.
+    let new_device = fx
+        .client
+        .call(Method::POST, "activate_license", &fx.params(&key, "hw-2"))
+        .await;
+    assert_eq!(
+        (new_device.status, new_device.code()),
+        (503, "control_plane_unavailable".into())
+    );
+}
+
 /// The Python virtualenv holding LicenseSpring's official SDK: `$LICENSESPRING_VENV`, or
 /// `target/licensespring-venv`, created from `tests/licensespring-sdk/requirements.txt` when
 /// missing (`.ci/run` creates it beforehand).
