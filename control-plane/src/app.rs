@@ -49,6 +49,9 @@ impl Application {
             db: pool.clone(),
             auth: Arc::new(AuthConfig::new(args.admin_token.as_deref())),
             signing_key: Arc::new(signing_key),
+            trusted_issuers: Arc::new(crate::signing::load_trusted_keys(
+                &args.trusted_issuer_keys,
+            )?),
         };
         let router = api::app(state, args.max_body_bytes);
         let listener = TcpListener::bind(args.admin_listen)

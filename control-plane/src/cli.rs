@@ -56,7 +56,7 @@ fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::O
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the admin API and the database-backed public API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the embedded database migrations and exit.
     Migrate(DatabaseArgs),
     /// Manage admin API tokens.
@@ -136,6 +136,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGNING_KEY", help_heading = "Signing")]
     pub signing_key: Option<PathBuf>,
 
+    /// Ed25519 public key (SPKI PEM file) of an issuer whose signed license documents may be
+    /// imported through Kong's `/licenses`. Repeat the flag, or separate files with commas in
+    /// the environment variable.
+    #[arg(
+        long = "trusted-issuer-key",
+        env = "TRUSTED_ISSUER_KEYS",
+        value_delimiter = ',',
+        help_heading = "Signing"
+    )]
+    pub trusted_issuer_keys: Vec<PathBuf>,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -170,7 +181,7 @@ impl ServeArgs {
     pub fn with_database_url(database_url: &str) -> Self {
         let cli = Cli::parse_from(["control-plane", "serve", "--database-url", database_url]);
         match cli.command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             _ => unreachable!("`serve` parses to Command::Serve"),
         }
     }

@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let app = Application::build(args).await?;
+            let app = Application::build(*args).await?;
             app.run_until_stopped(shutdown::signal()).await
         }
         Command::Migrate(database) => {

@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use license_shared::signing::{self, ed25519_dalek::SigningKey};
+use license_shared::signing::{
+    self,
+    ed25519_dalek::{SigningKey, VerifyingKey},
+};
 
 use crate::cli::GenSigningKeyArgs;
 use crate::gencert::write_file;
@@ -17,6 +20,19 @@ pub fn load_key_file(path: &Path) -> anyhow::Result<SigningKey> {
     signing::key_from_pem(&pem).with_context(|| format!("the signing key {}", path.display()))
 }
 
+/// Reads trusted issuers' public keys (SPKI PEM files).
+pub fn load_trusted_keys(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<VerifyingKey>> {
+    paths
+        .iter()
+        .map(|path| {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the trusted issuer key {}", path.display()))?;
+            signing::public_key_from_pem(&pem)
+                .with_context(|| format!("the trusted issuer key {}", path.display()))
+        })
+        .collect()
+}
+
 /// `control-plane gen-signing-key`: writes a new key with mode 0600 and prints its key id.
 pub fn generate_key_file(args: &GenSigningKeyArgs) -> anyhow::Result<()> {
     let key = signing::generate_key();
@@ -26,8 +42,16 @@ pub fn generate_key_file(args: &GenSigningKeyArgs) -> anyhow::Result<()> {
     }
     write_file(&args.out, pem.as_bytes(), 0o600, args.force)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    let public = args.out.with_extension("pub.pem");
+    let public_pem = signing::public_key_to_pem(&key.verifying_key())?;
+    write_file(&public, public_pem.as_bytes(), 0o644, args.force)
+        .with_context(|| format!("writing {}", public.display()))?;
     println!("{}", signing::key_id(&key.verifying_key()));
-    eprintln!("wrote the signing key {}", args.out.display());
+    eprintln!(
+        "wrote the signing key {} and its public key {}",
+        args.out.display(),
+        public.display()
+    );
     Ok(())
 }
 

@@ -38,11 +38,25 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
         .route("/api/licenses/validate", post(validate))
         .route("/.well-known/jwks.json", get(jwks))
         .merge(crate::licensespring::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// Middleware: counts every request to a public route for the usage report.
+async fn count_request(
+    State(state): State<PublicState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.link.telemetry.count_request();
+    next.run(request).await
 }
 
 async fn verify(
@@ -54,11 +68,13 @@ async fn verify(
     let license = snapshot
         .license(&query.license_key)
         .ok_or_else(|| license_not_found(&query.license_key))?;
+    let now = Utc::now();
     let check = Check {
-        now: Utc::now(),
+        now,
         product_id: query.product_id,
         device_id: query.device_id.as_deref(),
     };
+    state.link.telemetry.validated(license.id, now);
     Ok(Json(VerifyAnswer::new(license, &check)))
 }
 
@@ -86,6 +102,7 @@ async fn validate(
             device_id: None,
         };
         evaluate(license, &check).map_err(ApiError::denied)?;
+        state.link.telemetry.validated(license.id, now);
         if let Some(seat) = license.active_device(&request.device_id) {
             let check = Check {
                 device_id: Some(&seat.device_id),

@@ -70,6 +70,7 @@ impl DataPlane {
             server_name: args.cluster.server_name(),
             tls: Arc::new(tls),
             ping_interval: args.cluster.cluster_ping_interval,
+            telemetry_interval: args.cluster.telemetry_interval,
         };
         let public = TcpListener::bind(args.listen)
             .await

@@ -66,6 +66,11 @@ pub struct ClusterArgs {
     /// How often each side pings; a control plane silent for three intervals is dropped.
     #[arg(long, env = "CLUSTER_PING_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub cluster_ping_interval: Duration,
+
+    /// How often usage telemetry (requests served, licenses validated) goes to the control
+    /// plane.
+    #[arg(long, env = "TELEMETRY_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub telemetry_interval: Duration,
 }
 
 impl ClusterArgs {

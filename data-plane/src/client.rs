@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub server_name: String,
     pub tls: Arc<rustls::ClientConfig>,
     pub ping_interval: Duration,
+    /// How often usage telemetry is reported.
+    pub telemetry_interval: Duration,
 }
 
 type Socket = WebSocketStream<TlsStream<TcpStream>>;
@@ -162,6 +164,8 @@ async fn session(
 
     let mut snapshot: Option<SnapshotBuilder> = None;
     let mut pinger = tokio::time::interval(config.ping_interval);
+    // The first tick is at once: batches left unacknowledged by the last session go first.
+    let mut reporter = tokio::time::interval(config.telemetry_interval);
     let mut last_heard = Instant::now();
     let silence_limit = config.ping_interval * 3;
     loop {
@@ -192,6 +196,11 @@ async fn session(
             request = outbound.recv() => {
                 let Some(request) = request else { return Ok(()) };
                 send(&mut socket, &request).await?;
+            }
+            _ = reporter.tick() => {
+                for batch in link.telemetry.batches(chrono::Utc::now()) {
+                    send(&mut socket, &DpToCp::Usage(batch)).await?;
+                }
             }
             _ = pinger.tick() => {
                 if last_heard.elapsed() > silence_limit {
@@ -253,6 +262,10 @@ fn apply(
         CpToDp::ActivateResult { correlation_id, .. }
         | CpToDp::DeactivateResult { correlation_id, .. } => {
             link.resolve(correlation_id, message);
+            Ok(None)
+        }
+        CpToDp::UsageAck { sequence } => {
+            link.telemetry.acknowledge(sequence);
             Ok(None)
         }
         CpToDp::Rejected { reason } => Err(LinkError::Rejected(reason)),

@@ -13,5 +13,6 @@ pub mod licensespring;
 pub mod link;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 
 pub use app::DataPlane;

@@ -13,6 +13,8 @@ use license_shared::{ApiError, License, LicenseKey, codes};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::telemetry::Telemetry;
+
 /// Shared between the API handlers and the cluster client.
 #[derive(Debug)]
 pub struct Link {
@@ -22,6 +24,8 @@ pub struct Link {
     pub snapshots_received: AtomicU64,
     pub deltas_received: AtomicU64,
     pub connections: AtomicU64,
+    /// Usage counters, reported to the control plane by the cluster client.
+    pub telemetry: Telemetry,
 }
 
 impl Link {
@@ -35,6 +39,7 @@ impl Link {
             snapshots_received: AtomicU64::new(0),
             deltas_received: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            telemetry: Telemetry::new(),
         };
         (link, receiver)
     }

@@ -12,6 +12,7 @@ pub mod telemetry;
 pub mod tls;
 
 pub mod credential;
+pub mod document;
 pub mod error;
 pub mod evaluate;
 pub mod fields;

@@ -87,6 +87,20 @@ pub enum DpToCp {
         license_key: LicenseKey,
         device_id: String,
     },
+    /// Telemetry: requests served and licenses validated since the previous batch. Resent
+    /// until acknowledged; `sequence` lets the control plane count each batch once.
+    Usage(UsageBatch),
+}
+
+/// One telemetry batch of a data plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBatch {
+    /// Unique per data plane and increasing, also across restarts.
+    pub sequence: i64,
+    /// Requests served, per month (`"YYYY-MM"`).
+    pub requests: Vec<(String, i64)>,
+    /// The latest time each license was validated.
+    pub validated: Vec<(Uuid, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// One replicated change.
@@ -164,6 +178,10 @@ pub enum CpToDp {
     DeactivateResult {
         correlation_id: Uuid,
         outcome: Result<License, ApiError>,
+    },
+    /// The telemetry batch `sequence` is counted (or was already).
+    UsageAck {
+        sequence: i64,
     },
 }
 

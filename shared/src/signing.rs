@@ -12,7 +12,7 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -50,6 +50,18 @@ pub fn key_to_pem(key: &SigningKey) -> Result<String, SigningError> {
     key.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map(|pem| pem.to_string())
         .map_err(|error| SigningError::BadPrivateKey(error.to_string()))
+}
+
+/// Reads an Ed25519 public key from SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, SigningError> {
+    VerifyingKey::from_public_key_pem(pem)
+        .map_err(|error| SigningError::BadPublicKey(error.to_string()))
+}
+
+/// Writes an Ed25519 public key as SPKI PEM.
+pub fn public_key_to_pem(key: &VerifyingKey) -> Result<String, SigningError> {
+    key.to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|error| SigningError::BadPublicKey(error.to_string()))
 }
 
 /// The key id: the RFC 7638 JWK thumbprint of the public key, base64url without padding.
@@ -301,6 +313,8 @@ mod tests {
             key_from_pem(&pem).expect("decodes").to_bytes(),
             key.to_bytes()
         );
+        let public = public_key_to_pem(&key.verifying_key()).expect("encodes");
+        assert_eq!(public_key_from_pem(&public), Ok(key.verifying_key()));
         assert!(matches!(
             key_from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
             Err(SigningError::BadPrivateKey(_))

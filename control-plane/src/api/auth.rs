@@ -1,4 +1,6 @@
-//! Admin authentication: `Authorization: Bearer <token>`. The bootstrap token from
+//! Admin authentication: `Authorization: Bearer <token>`, Kong's `Kong-Admin-Token: <token>`, or
+//! HTTP basic `Authorization: Basic base64(<user>:<token>)` as Craft's API takes it (the user
+//! name is not checked; the token is the secret). The bootstrap token from
 //! `--admin-token` / `ADMIN_TOKEN` is kept only as a hash and compared in constant time; other
 //! tokens are looked up by hash in the database. Read-only tokens may only read.
 
@@ -6,6 +8,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use license_shared::{ApiError, codes};
 
 use super::AppState;
@@ -47,13 +51,14 @@ pub async fn require_admin(
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<(), AppError> {
-    let Some(token) = bearer_token(headers) else {
+    let Some(token) = presented_token(headers) else {
         return Err(challenge(ApiError::unauthorized(
             codes::MISSING_TOKEN,
-            "send an admin token as `Authorization: Bearer <token>`",
+            "send an admin token as `Authorization: Bearer <token>` (or `Kong-Admin-Token`, \
+             or HTTP basic auth with the token as password)",
         )));
     };
-    let access = authenticate(state, token).await?.ok_or_else(|| {
+    let access = authenticate(state, &token).await?.ok_or_else(|| {
         challenge(ApiError::unauthorized(
             codes::INVALID_TOKEN,
             "the admin token is not valid",
@@ -90,12 +95,29 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Access
     }))
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+/// The token a request presents, in any of the accepted forms.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, credentials) = value.split_once(' ')?;
+        let credentials = credentials.trim();
+        let token = if scheme.eq_ignore_ascii_case("bearer") {
+            credentials.to_owned()
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD.decode(credentials).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            decoded.split_once(':')?.1.to_owned()
+        } else {
+            return None;
+        };
+        return (!token.is_empty()).then_some(token);
+    }
+    let token = headers.get(KONG_ADMIN_TOKEN)?.to_str().ok()?.trim();
+    (!token.is_empty()).then(|| token.to_owned())
 }
+
+/// Kong's admin token header.
+const KONG_ADMIN_TOKEN: &str = "kong-admin-token";
 
 /// Marks a 401 with `WWW-Authenticate: Bearer`, as RFC 6750 asks.
 fn challenge(error: ApiError) -> AppError {

@@ -4,12 +4,14 @@
 pub mod activations;
 pub mod auth;
 pub mod clustering;
+pub mod craft;
 pub mod credentials;
 pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod jwks;
+pub mod kong;
 pub mod licenses;
 pub mod pagination;
 pub mod products;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use license_shared::http::{method_not_allowed, not_found, panic_response};
-use license_shared::signing::ClusterKey;
+use license_shared::signing::{ClusterKey, ed25519_dalek::VerifyingKey};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthConfig>,
     /// The key this control plane signs with (the cluster's active key at start).
     pub signing_key: Arc<ClusterKey>,
+    /// Issuers whose signed documents Kong's `/licenses` may import.
+    pub trusted_issuers: Arc<Vec<VerifyingKey>>,
 }
 
 /// The whole router, with state applied.
@@ -45,13 +49,19 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .merge(activations::router())
         .merge(tokens::router())
         .merge(credentials::router())
+        .merge(craft::router())
         .merge(clustering::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
         ));
+    let kong = kong::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin,
+    ));
     Router::new()
         .merge(admin)
+        .merge(kong.layer(axum::middleware::from_fn(kong::error_shape)))
         .merge(public::router())
         .merge(jwks::router())
         .merge(status::router())

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use super::{ClusterContext, registry};
 use crate::authority;
 use crate::db::sync::{SnapshotReader, deltas_after};
+use crate::db::{licenses, usage};
 
 /// Longest time for the TLS and websocket handshakes and for the hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -347,7 +348,37 @@ async fn handle(
             });
             Ok(())
         }
+        DpToCp::Usage(batch) => {
+            // Written off the session's path; the acknowledgement follows the commit.
+            let (pool, results) = (context.pool.clone(), results.clone());
+            tokio::spawn(async move {
+                match record_usage(&pool, node_id, &batch).await {
+                    Ok(()) => {
+                        let ack = CpToDp::UsageAck {
+                            sequence: batch.sequence,
+                        };
+                        results.send(protocol::encode(&ack)).await.ok();
+                    }
+                    // Not acknowledged: the data plane sends the batch again.
+                    Err(error) => tracing::warn!(%error, %node_id, "telemetry not recorded"),
+                }
+            });
+            Ok(())
+        }
     }
+}
+
+/// Counts a telemetry batch once and moves validation times forward.
+async fn record_usage(
+    pool: &sqlx::PgPool,
+    node_id: uuid::Uuid,
+    batch: &license_shared::protocol::UsageBatch,
+) -> sqlx::Result<()> {
+    let counted = usage::record_batch(pool, node_id, batch.sequence, &batch.requests).await?;
+    if counted {
+        licenses::record_validations(pool, &batch.validated).await?;
+    }
+    Ok(())
 }
 
 /// Closes the websocket with the error as the reason, and hands the error back for logging.

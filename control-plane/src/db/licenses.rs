@@ -174,6 +174,24 @@ const SELECT: &str = "SELECT l.id, l.number, l.key, l.product_id, l.customer_id,
 
 /// Creates a license with a fresh key carrying the product's prefix.
 pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<InsertOutcome> {
+    insert_as(pool, fields, Identity::default()).await
+}
+
+/// What a new license is called, when the caller decides (Kong's `PUT /licenses/{id}`, an
+/// imported document): its id, its key, the imported document to serve back verbatim.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub id: Option<Uuid>,
+    pub key: Option<LicenseKey>,
+    pub imported_document: Option<String>,
+}
+
+/// Creates a license; a key or id already taken is a unique violation (409 for the caller).
+pub async fn insert_as(
+    pool: &PgPool,
+    fields: LicenseFields,
+    identity: Identity,
+) -> sqlx::Result<InsertOutcome> {
     let Some(product) = products::get(pool, fields.product_id).await? else {
         return Ok(InsertOutcome::UnknownProduct);
     };
@@ -185,13 +203,16 @@ pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<Insert
     if !customer_exists {
         return Ok(InsertOutcome::UnknownCustomer);
     }
-    let id = Uuid::new_v4();
-    let key = LicenseKey::generate(product.key_prefix.as_ref());
+    let id = identity.id.unwrap_or_else(Uuid::new_v4);
+    let key = identity
+        .key
+        .unwrap_or_else(|| LicenseKey::generate(product.key_prefix.as_ref()));
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO licenses (id, key, product_id, customer_id, edition, status, license_type, \
-         max_activations, features, starts_at, expires_at, notes, private_notes, metadata, revision) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
+         max_activations, features, starts_at, expires_at, notes, private_notes, metadata, \
+         imported_document, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0)",
     )
     .bind(id)
     .bind(key.as_str())
@@ -207,6 +228,7 @@ pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<Insert
     .bind(&fields.notes)
     .bind(&fields.private_notes)
     .bind(&fields.metadata)
+    .bind(&identity.imported_document)
     .execute(&mut *tx)
     .await;
     // The product or customer may have been deleted since we looked.
@@ -228,6 +250,139 @@ pub async fn insert(pool: &PgPool, fields: LicenseFields) -> sqlx::Result<Insert
     record
         .map(|record| InsertOutcome::Created(Box::new(record)))
         .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Replaces every field of license `id` (product and customer included), its key when `key`
+/// is given, and its imported document. `None` when there is no such license.
+pub async fn replace(
+    pool: &PgPool,
+    id: Uuid,
+    fields: LicenseFields,
+    key: Option<LicenseKey>,
+    imported_document: Option<String>,
+) -> sqlx::Result<Option<LicenseRecord>> {
+    let mut tx = pool.begin().await?;
+    let locked: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM licenses WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE licenses SET product_id = $2, customer_id = $3, edition = $4, status = $5, \
+         license_type = $6, max_activations = $7, features = $8, starts_at = $9, \
+         expires_at = $10, notes = $11, private_notes = $12, metadata = $13, \
+         imported_document = $14, key = COALESCE($15, key), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(fields.product_id)
+    .bind(fields.customer_id)
+    .bind(&fields.edition)
+    .bind(fields.status.as_str())
+    .bind(fields.license_type.as_str())
+    .bind(fields.max_activations)
+    .bind(serde_json::Value::Object(fields.features))
+    .bind(fields.starts_at)
+    .bind(fields.expires_at)
+    .bind(&fields.notes)
+    .bind(&fields.private_notes)
+    .bind(&fields.metadata)
+    .bind(&imported_document)
+    .bind(key.as_ref().map(LicenseKey::as_str))
+    .execute(&mut *tx)
+    .await?;
+    revision::stamp(&mut tx, Entity::License, id).await?;
+    let record = fetch_by_id(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Deletes license `id` and its activations. Returns whether it existed.
+pub async fn delete_by_id(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let deleted = sqlx::query("DELETE FROM licenses WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    revision::tombstone(&mut tx, Entity::License, id).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn get_by_id(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<LicenseRecord>> {
+    fetch_by_id(pool, id).await
+}
+
+/// Up to `limit` licenses numbered above `after`, by number: keyset pagination.
+pub async fn page_by_number(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<LicenseRecord>> {
+    let sql = format!("{SELECT} WHERE l.number > $1 ORDER BY l.number LIMIT $2");
+    sqlx::query_as::<_, LicenseRow>(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(LicenseRecord::try_from)
+        .collect()
+}
+
+/// The imported documents of these licenses (those that have one).
+pub async fn imported_documents(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, imported_document FROM licenses \
+         WHERE id = ANY($1) AND imported_document IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// When data planes last validated these licenses (those ever validated).
+pub async fn last_validated(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, DateTime<Utc>>> {
+    let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, last_validated_at FROM licenses \
+         WHERE id = ANY($1) AND last_validated_at IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Records validation times reported by data planes; only ever moves a time forward. Not a
+/// replicated fact: no revision, no `updated_at`.
+pub async fn record_validations(
+    pool: &PgPool,
+    validations: &[(Uuid, DateTime<Utc>)],
+) -> sqlx::Result<u64> {
+    let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = validations.iter().copied().unzip();
+    Ok(sqlx::query(
+        "UPDATE licenses l SET last_validated_at = v.at \
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) \
+         WHERE l.id = v.id AND (l.last_validated_at IS NULL OR l.last_validated_at < v.at)",
+    )
+    .bind(ids)
+    .bind(times)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 pub async fn get_by_key(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<Option<LicenseRecord>> {

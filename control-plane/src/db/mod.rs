@@ -11,6 +11,7 @@ pub mod products;
 pub mod revision;
 pub mod signing_keys;
 pub mod sync;
+pub mod usage;
 
 use std::time::{Duration, Instant};
 

@@ -222,3 +222,16 @@ pub(crate) async fn page_after<'e>(
         .map(Product::try_from)
         .collect()
 }
+
+/// The numeric ids (Craft's `pluginId`) of these products.
+pub async fn numbers(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT id, number FROM products WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}

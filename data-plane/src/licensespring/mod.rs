@@ -67,6 +67,7 @@ async fn check_license(
     if license.active_device(&params.hardware_id).is_none() {
         return Err(errors::denied(Denial::DeviceNotActivated));
     }
+    state.link.telemetry.validated(license.id, now);
     let facts = LicenseFacts {
         license,
         product,
@@ -97,6 +98,7 @@ async fn activate_license(
         let signing_key = active_key(keyring)?;
         let (product, license) = find(&snapshot, credential.product_ids.as_slice(), &params)?;
         evaluate(license, &Check::for_product(now, product.id)).map_err(errors::denied)?;
+        state.link.telemetry.validated(license.id, now);
         if license.active_device(&params.hardware_id).is_some() {
             let facts = LicenseFacts {
                 license,
