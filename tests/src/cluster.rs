@@ -193,6 +193,8 @@ impl TestCluster {
             "1s",
             "--activation-timeout",
             "3s",
+            "--telemetry-interval",
+            "300ms",
         ]
         .iter()
         .map(ToString::to_string)

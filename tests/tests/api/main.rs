@@ -3,9 +3,11 @@
 
 mod activations;
 mod auth;
+mod craft;
 mod credentials;
 mod customers;
 mod database;
+mod kong;
 mod licenses;
 mod products;
 mod public;

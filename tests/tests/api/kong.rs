@@ -1,0 +1,518 @@
+//! Kong's Licenses API (seed 000) on the control plane: every example of the seed replayed,
+//! documents round-tripping between dialects, imports from trusted issuers, and the report.
+
+use integration_tests::app::TestApp;
+use integration_tests::pg;
+use license_shared::document;
+use license_shared::signing::{self, ClusterKey, Jwks};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+/// The payload of seed 000's examples.
+fn seed_payload(expiration: &str) -> serde_json::Map<String, Value> {
+    json!({
+        "admin_seats": "1",
+        "customer": "Example Company, Inc",
+        "dataplanes": "1",
+        "license_creation_date": "2017-07-20",
+        "license_expiration_date": expiration,
+        "license_key": "00141000017ODj3AAG_a1V41000004wT0OEAU",
+        "product_subscription": "Konnect Enterprise",
+        "support_plan": "None"
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// The seed's literal document (signed by Kong's key, which we do not trust).
+const SEED_DOCUMENT: &str = r#"{"license":{"payload":{"admin_seats":"1","customer":"Example Company, Inc","dataplanes":"1","license_creation_date":"2017-07-20","license_expiration_date":"2017-07-20","license_key":"00141000017ODj3AAG_a1V41000004wT0OEAU","product_subscription":"Konnect Enterprise","support_plan":"None"},"signature":"6985968131533a967fcc721244a979948b1066967f1e9cd65dbd8eeabe060fc32d894a2945f5e4a03c1cd2198c74e058ac63d28b045c2f1fcec95877bd790e1b","version":"1"}}"#;
+
+/// A control plane trusting one extra issuer, and that issuer's key.
+async fn app_with_issuer() -> (TestApp, ClusterKey) {
+    let issuer = ClusterKey::new(uuid::Uuid::new_v4(), signing::generate_key(), true, 1);
+    let dir = std::env::temp_dir().join(format!("ls-issuer-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("issuer.pub.pem");
+    let pem = signing::public_key_to_pem(&issuer.key.verifying_key()).expect("pem");
+    std::fs::write(&path, pem).expect("written");
+    let database_url = pg::fresh_database().await.expect("database");
+    let app =
+        TestApp::spawn_with(&database_url, |args| args.trusted_issuer_keys = vec![path]).await;
+    (app, issuer)
+}
+
+/// A Kong admin request (with `Kong-Admin-Token`), sent when awaited.
+fn kong(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> impl std::future::Future<Output = Response> + use<> {
+    let mut request = app
+        .anonymous(method, path)
+        .header("Kong-Admin-Token", integration_tests::app::ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    async move { request.send().await.expect("sent") }
+}
+
+async fn json_of(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual, status, "{body}");
+    body
+}
+
+/// Asserts Kong's error shape: `{"message", "name"}` with our code as the name.
+async fn kong_error(response: Response, status: u16, name: &str) {
+    let body = json_of(response, status).await;
+    assert_eq!(body["name"], name, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body.get("status").is_none(),
+        "Kong's shape, not ours: {body}"
+    );
+}
+
+async fn jwks(app: &TestApp) -> Jwks {
+    app.anonymous(Method::GET, "/.well-known/jwks.json")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("jwks")
+}
+
+/// Every attribute of a Kong license view, typed as the seed shows it.
+fn assert_kong_view(view: &Value) {
+    let object = view.as_object().expect("an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["created_at", "id", "payload", "updated_at"],
+        "{view}"
+    );
+    assert!(
+        view["created_at"].is_i64() && view["updated_at"].is_i64(),
+        "{view}"
+    );
+    assert!(uuid::Uuid::parse_str(view["id"].as_str().expect("id")).is_ok());
+    assert!(
+        view["payload"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("{\"license\":{"))
+    );
+}
+
+#[tokio::test]
+async fn the_seed_examples_work_with_a_trusted_issuer() {
+    let (app, issuer) = app_with_issuer().await;
+
+    // List with no licenses: exactly the seed's empty answer.
+    let empty = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
+    assert_eq!(empty, json!({"data": [], "next": null}));
+
+    // POST the seed's document as Kong signed it: we do not trust Kong's key.
+    let refused = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": SEED_DOCUMENT})),
+    );
+    kong_error(refused.await, 400, "invalid_license_signature").await;
+
+    // The same payload signed by a trusted issuer is added, and served back verbatim.
+    let signed = document::sign(seed_payload("2017-07-20"), &issuer);
+    let created = kong(
+        &app,
+        Method::POST,
+        "/licenses/",
+        Some(json!({"payload": signed})),
+    );
+    let created = json_of(created.await, 201).await;
+    assert_kong_view(&created);
+    assert_eq!(created["payload"], signed.as_str());
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    // Get one; list.
+    let shown = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(shown, created);
+    let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
+    assert_eq!(listed, json!({"data": [created], "next": null}));
+
+    // The imported license is a license like any other: product, customer, expiry, limits.
+    let native = app.get_json::<Value>("/api/licenses").await;
+    let license = &native[0];
+    assert_eq!(license["id"], id.as_str());
+    assert_eq!(license["expiresAt"], "2017-07-20T23:59:59Z");
+    assert_eq!(license["status"], "expired");
+    assert_eq!(
+        license["features"],
+        json!({"admin_seats": 1, "dataplanes": 1})
+    );
+    assert_eq!(license["metadata"], json!({"support_plan": "None"}));
+    let products: Value = app.get_json("/api/products").await;
+    assert_eq!(products[0]["code"], "konnect-enterprise");
+    assert_eq!(products[0]["name"], "Konnect Enterprise");
+
+    // PUT with the id replaces; PUT with a new id creates with that id.
+    let renewed = document::sign(seed_payload("2017-07-21"), &issuer);
+    let put = kong(
+        &app,
+        Method::PUT,
+        &format!("/licenses/{id}"),
+        Some(json!({"payload": renewed})),
+    );
+    let put = json_of(put.await, 200).await;
+    assert_eq!(
+        (put["id"].as_str(), put["payload"].as_str()),
+        (Some(id.as_str()), Some(renewed.as_str()))
+    );
+    assert_eq!(put["created_at"], created["created_at"]);
+    let new_id = "e8201120-4ee3-43ca-9e92-3fed08b1a15d";
+    let put_new = kong(
+        &app,
+        Method::PUT,
+        &format!("/licenses/{new_id}"),
+        Some(json!({"payload": signed})),
+    );
+    assert_eq!(json_of(put_new.await, 200).await["id"], new_id);
+
+    // PATCH replaces an existing license; unknown ids are 404.
+    let patched = kong(
+        &app,
+        Method::PATCH,
+        &format!("/licenses/{new_id}"),
+        Some(json!({"payload": renewed})),
+    );
+    assert_eq!(
+        json_of(patched.await, 200).await["payload"],
+        renewed.as_str()
+    );
+    let unknown = "30b4edb7-0847-4f65-af90-efbed8b0161f";
+    let missing = kong(
+        &app,
+        Method::PATCH,
+        &format!("/licenses/{unknown}"),
+        Some(json!({"payload": renewed})),
+    );
+    let body = json_of(missing.await, 404).await;
+    assert_eq!(body["message"], "Not found");
+
+    // Delete: 204, then gone.
+    let deleted = kong(&app, Method::DELETE, &format!("/licenses/{new_id}"), None).await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        kong(&app, Method::GET, &format!("/licenses/{new_id}"), None)
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_kong_errors() {
+    let (app, issuer) = app_with_issuer().await;
+    let signed = document::sign(seed_payload("2017-07-20"), &issuer);
+    let id = json_of(
+        kong(
+            &app,
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    kong_error(
+        kong(
+            &app,
+            Method::PUT,
+            "/licenses/not-a-uuid",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
+    kong_error(
+        kong(&app, Method::GET, "/licenses/42", None).await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
+    kong_error(
+        kong(&app, Method::POST, "/licenses", Some(json!({}))).await,
+        400,
+        "missing_field",
+    )
+    .await;
+    kong_error(
+        kong(
+            &app,
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": "{not json"})),
+        )
+        .await,
+        400,
+        "invalid_license_document",
+    )
+    .await;
+    kong_error(
+        kong(&app, Method::POST, "/licenses", Some(json!({"payload": 5}))).await,
+        400,
+        "invalid_license_document",
+    )
+    .await;
+    let tampered = signed.replace("Example Company", "Evil Company");
+    kong_error(
+        kong(
+            &app,
+            Method::PATCH,
+            &format!("/licenses/{id}"),
+            Some(json!({"payload": tampered})),
+        )
+        .await,
+        400,
+        "invalid_license_signature",
+    )
+    .await;
+    let mut bad_date = seed_payload("20/07/2017");
+    bad_date.insert("customer".into(), json!("Other"));
+    let bad_date = document::sign(bad_date, &issuer);
+    kong_error(
+        kong(
+            &app,
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": bad_date})),
+        )
+        .await,
+        400,
+        "invalid_license_document",
+    )
+    .await;
+    let raw = app
+        .anonymous(Method::POST, "/licenses")
+        .header("Kong-Admin-Token", integration_tests::app::ADMIN_TOKEN)
+        .body("{nope")
+        .send()
+        .await
+        .expect("sent");
+    kong_error(raw, 400, "malformed_json").await;
+    kong_error(
+        kong(&app, Method::GET, "/licenses?size=0", None).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    kong_error(
+        kong(&app, Method::GET, "/licenses?offset=abc", None).await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    let anonymous = app
+        .anonymous(Method::GET, "/licenses")
+        .send()
+        .await
+        .expect("sent");
+    kong_error(anonymous, 401, "missing_token").await;
+    let wrong = app
+        .anonymous(Method::GET, "/licenses")
+        .header("Kong-Admin-Token", "wrong")
+        .send()
+        .await
+        .expect("sent");
+    kong_error(wrong, 401, "invalid_token").await;
+    // Nothing half-written: still the one license.
+    let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn documents_round_trip_between_dialects() {
+    let app = TestApp::spawn().await;
+    let license = app
+        .create_license(
+            json!({"maxActivations": 3, "features": {"pro": true, "seats": 10},
+                               "expiresAt": "2031-01-01T00:00:00Z", "edition": "gold",
+                               "privateNotes": "never in a document"}),
+        )
+        .await;
+    let id = license["id"].as_str().expect("id").to_owned();
+    let key = license["licenseKey"].as_str().expect("key").to_owned();
+    let view = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    assert_kong_view(&view);
+    let text = view["payload"].as_str().expect("payload").to_owned();
+    assert!(
+        !text.contains("never in a document"),
+        "private notes stay behind"
+    );
+    let verified = document::verify_with_jwks(&text, &jwks(&app).await).expect("verifies offline");
+    let payload = verified.payload;
+    assert_eq!(payload["license_key"], key.as_str());
+    assert_eq!(payload["license_id"], id.as_str());
+    assert_eq!(payload["features"], json!({"pro": true, "seats": 10}));
+    assert_eq!(payload["max_activations"], "3");
+    assert_eq!(payload["license_expiration_date"], "2031-01-01");
+    assert_eq!(payload["edition"], "gold");
+    // Deterministic: asked again, the same bytes.
+    let again = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(again["payload"], text.as_str());
+
+    // Deleted through Kong, posted back: the same license facts, the same key.
+    assert_eq!(
+        kong(&app, Method::DELETE, &format!("/licenses/{id}"), None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.call(Method::GET, &format!("/api/licenses/{key}"))
+            .await
+            .status(),
+        404
+    );
+    let posted = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": text})),
+    );
+    let posted = json_of(posted.await, 201).await;
+    let back: Value = app.get_json(&format!("/api/licenses/{key}")).await;
+    assert_eq!(back["id"], posted["id"]);
+    for field in [
+        "productId",
+        "customerId",
+        "maxActivations",
+        "features",
+        "expiresAt",
+        "edition",
+        "licenseType",
+        "status",
+    ] {
+        assert_eq!(back[field], license[field], "{field}");
+    }
+    // Documents signed by the cluster are re-signed from the facts, not stored.
+    let reposted = document::verify_with_jwks(
+        posted["payload"].as_str().expect("payload"),
+        &jwks(&app).await,
+    )
+    .expect("verifies");
+    assert_eq!(reposted.payload["license_key"], key.as_str());
+    assert_eq!(reposted.payload["features"], payload["features"]);
+
+    // Taken key: a second POST of the same document conflicts.
+    let conflict = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": text})),
+    )
+    .await;
+    kong_error(conflict, 409, "license_key_taken").await;
+}
+
+#[tokio::test]
+async fn listings_page_with_size_and_offset() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        app.create_license(json!({})).await;
+    }
+    let first = json_of(kong(&app, Method::GET, "/licenses?size=2", None).await, 200).await;
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_str().expect("a next page").to_owned();
+    assert!(next.starts_with("/licenses?offset="), "{next}");
+    let second = json_of(kong(&app, Method::GET, &next, None).await, 200).await;
+    assert_eq!(second["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(second["next"], Value::Null);
+    assert_ne!(first["data"][0]["id"], second["data"][0]["id"]);
+}
+
+#[tokio::test]
+async fn the_report_is_made_of_real_figures() {
+    let app = TestApp::spawn().await;
+    let report = json_of(kong(&app, Method::GET, "/license/report", None).await, 200).await;
+    assert_eq!(report["license_key"], "UNLICENSED");
+    let bucket = chrono::Utc::now().format("%Y-%m").to_string();
+    assert_eq!(
+        report["counters"],
+        json!([{"bucket": bucket, "request_count": 0}])
+    );
+    let db_version = report["db_version"].as_str().expect("db_version");
+    assert!(db_version.starts_with("postgres 1"), "{db_version}");
+    assert!(
+        report["system_info"]["cores"]
+            .as_u64()
+            .is_some_and(|c| c >= 1)
+    );
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert_ne!(
+        report["system_info"]["hostname"],
+        hostname.trim(),
+        "hashed, not raw"
+    );
+    assert!(
+        report["system_info"]["uname"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("Linux"))
+    );
+    assert_eq!(report["workspaces_count"], 1);
+
+    let license = app.create_license(json!({})).await;
+    let key = license["licenseKey"].as_str().expect("key");
+    let report = json_of(kong(&app, Method::GET, "/license/report", None).await, 200).await;
+    let digest = report["license_key"].as_str().expect("license_key");
+    assert_ne!(digest, "UNLICENSED");
+    assert!(
+        !digest.contains(key) && !digest.contains(&key[..5]),
+        "never the raw key"
+    );
+    assert_eq!(report["licenses_count"], 1);
+    assert_eq!(report["services_count"], 1);
+
+    // Telemetry batches count once, however often they are resent.
+    let node = uuid::Uuid::new_v4();
+    let counts = vec![(bucket.clone(), 7)];
+    for _ in 0..3 {
+        control_plane::db::usage::record_batch(&app.db, node, 1, &counts)
+            .await
+            .expect("recorded");
+    }
+    control_plane::db::usage::record_batch(&app.db, node, 2, &counts)
+        .await
+        .expect("recorded");
+    let report = json_of(kong(&app, Method::GET, "/license/report", None).await, 200).await;
+    assert_eq!(
+        report["counters"],
+        json!([{"bucket": bucket, "request_count": 14}])
+    );
+}
