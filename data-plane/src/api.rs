@@ -37,6 +37,7 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
         .route("/api/licenses/verify", post(verify))
         .route("/api/licenses/validate", post(validate))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/api/licenses/{key}/document", get(document))
         .merge(crate::licensespring::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -82,6 +83,39 @@ async fn verify(
 /// signed license documents with.
 async fn jwks(State(state): State<PublicState>) -> Json<Jwks> {
     Json(state.store.load().keyring().jwks())
+}
+
+/// The license's signed document (Kong's envelope), made here from the replicated facts with
+/// the cluster's active key: byte-identical to the control plane's, as signing is
+/// deterministic. For apps that keep a license to check offline.
+async fn document(
+    State(state): State<PublicState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let key = license_shared::fields::license_key(&key)?;
+    let snapshot = state.store.load();
+    let license = snapshot
+        .license(&key)
+        .ok_or_else(|| license_not_found(&key))?;
+    let (Some(product), Some(customer), Some(signing_key)) = (
+        snapshot.product(license.product_id),
+        snapshot.customer(license.customer_id),
+        snapshot.keyring().active_signing_key(),
+    ) else {
+        return Err(ApiError::unavailable(
+            license_shared::codes::CONTROL_PLANE_UNAVAILABLE,
+            "this data plane has not received everything the document needs yet",
+        ));
+    };
+    let text = license_shared::document::sign(
+        license_shared::document::license_payload(license, product, customer),
+        signing_key,
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text,
+    )
+        .into_response())
 }
 
 async fn validate(

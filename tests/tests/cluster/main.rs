@@ -6,3 +6,4 @@ mod propagation;
 mod resilience;
 mod scale;
 mod security;
+mod telemetry;
