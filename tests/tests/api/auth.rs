@@ -37,13 +37,38 @@ async fn admin_routes_need_a_valid_token() {
             .expect("sent");
         assert_error(response, 401, "invalid_token").await;
 
+        // Basic auth (Craft's way) takes the token as the password.
+        let response = app
+            .anonymous(method.clone(), path)
+            .basic_auth("admin", Some("wrong-token"))
+            .send()
+            .await
+            .expect("sent");
+        assert_error(response, 401, "invalid_token").await;
+
         let response = app
             .anonymous(method, path)
-            .basic_auth("admin", Some("test-admin-token"))
+            .header("Authorization", "Digest something")
             .send()
             .await
             .expect("sent");
         assert_error(response, 401, "missing_token").await;
+    }
+}
+
+#[tokio::test]
+async fn the_token_may_come_as_bearer_kong_header_or_basic_password() {
+    let app = TestApp::spawn().await;
+    let token = integration_tests::app::ADMIN_TOKEN;
+    for request in [
+        app.anonymous(Method::GET, "/api/products")
+            .bearer_auth(token),
+        app.anonymous(Method::GET, "/api/products")
+            .header("Kong-Admin-Token", token),
+        app.anonymous(Method::GET, "/api/products")
+            .basic_auth("anyone", Some(token)),
+    ] {
+        assert_eq!(request.send().await.expect("sent").status(), 200);
     }
 }
 

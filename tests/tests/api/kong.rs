@@ -516,3 +516,40 @@ async fn the_report_is_made_of_real_figures() {
         json!([{"bucket": bucket, "request_count": 14}])
     );
 }
+
+#[tokio::test]
+async fn payloads_come_as_json_or_as_a_form_field() {
+    let (app, issuer) = app_with_issuer().await;
+    let signed = document::sign(seed_payload("2030-01-01"), &issuer);
+    let send = |request: reqwest::RequestBuilder| async move {
+        request
+            .header("Kong-Admin-Token", integration_tests::app::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("sent")
+    };
+    // `curl --data-urlencode payload@license.json`
+    let form = send(
+        app.anonymous(
+            Method::PUT,
+            "/licenses/e8201120-4ee3-43ca-9e92-3fed08b1a15d",
+        )
+        .form(&[("payload", signed.as_str())]),
+    )
+    .await;
+    assert_eq!(json_of(form, 200).await["payload"], signed.as_str());
+    // `curl -d '{"payload": …}'` (JSON labelled as a form)
+    let labelled = send(
+        app.anonymous(Method::POST, "/licenses")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(json!({"payload": signed}).to_string()),
+    )
+    .await;
+    assert_eq!(json_of(labelled, 201).await["payload"], signed.as_str());
+    let no_field = send(
+        app.anonymous(Method::POST, "/licenses")
+            .form(&[("other", "x")]),
+    )
+    .await;
+    kong_error(no_field, 400, "missing_field").await;
+}

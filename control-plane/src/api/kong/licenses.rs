@@ -220,12 +220,19 @@ fn inserted(outcome: InsertOutcome) -> Result<LicenseRecord, ApiError> {
 }
 
 /// The `payload` attribute of the request: JSON `{"payload": "…"}` or a form field, as Kong's
-/// admin API takes either. The payload itself may also be sent as a JSON object.
+/// admin API takes either (`curl --data-urlencode payload@license.json`). The payload itself
+/// may also be sent as a JSON object.
 fn payload(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    // `curl -d '{…}'` labels JSON as a form: a body that opens like JSON is JSON.
+    let looks_like_json = body
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    let form = !looks_like_json
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     let missing = || {
         ApiError::bad_request(
             codes::MISSING_FIELD,
