@@ -183,7 +183,7 @@ pub fn license_payload(
             .map(timestamp)
             .map_or(Value::Null, Value::from),
     );
-    put("features", Value::Object(license.features.clone()));
+    put("features", license.features.to_value());
     put("issued_at", timestamp(license.updated_at).into());
     put("license_creation_date", date(license.created_at).into());
     if let Some(expires_at) = license.expires_at {

@@ -18,6 +18,7 @@ pub mod evaluate;
 pub mod fields;
 #[cfg(feature = "axum")]
 pub mod http;
+pub mod json;
 pub mod key;
 pub mod model;
 pub mod protocol;
@@ -25,6 +26,7 @@ pub mod signing;
 
 pub use error::{ApiError, codes};
 pub use evaluate::{Check, Denial, evaluate};
+pub use json::CompactJson;
 pub use key::{KeyPrefix, LicenseKey, ParseKeyError};
 pub use model::{
     ActiveDevice, AuthorizationMethod, Customer, EffectiveStatus, License, LicenseStatus,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::json::CompactJson;
 use crate::key::{KeyPrefix, LicenseKey};
 
 /// Declares a string-backed enum with its wire names, parsing and display.
@@ -130,12 +131,12 @@ pub struct License {
     pub license_type: LicenseType,
     /// `None` means unlimited.
     pub max_activations: Option<i32>,
-    /// Feature flags and limits, a JSON object.
-    pub features: serde_json::Map<String, serde_json::Value>,
+    /// Feature flags and limits, a JSON object (held compactly: see [`CompactJson`]).
+    pub features: CompactJson,
     pub starts_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
-    pub metadata: serde_json::Value,
+    pub metadata: CompactJson,
     /// The devices holding a seat, sorted by device id.
     pub active_devices: Vec<ActiveDevice>,
     pub created_at: DateTime<Utc>,
@@ -221,11 +222,11 @@ pub(crate) mod fixtures {
             status: LicenseStatus::Active,
             license_type: LicenseType::Perpetual,
             max_activations: None,
-            features: serde_json::Map::new(),
+            features: CompactJson::empty_object(),
             starts_at: None,
             expires_at: None,
             notes: None,
-            metadata: serde_json::Value::Object(serde_json::Map::new()),
+            metadata: CompactJson::empty_object(),
             active_devices: Vec::new(),
             created_at: now,
             updated_at: now,

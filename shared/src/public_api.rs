@@ -105,7 +105,7 @@ pub struct VerifyAnswer {
     pub license_key: LicenseKey,
     pub product_id: Uuid,
     pub edition: Option<String>,
-    pub features: serde_json::Map<String, serde_json::Value>,
+    pub features: crate::json::CompactJson,
     pub starts_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_activations: Option<i32>,

@@ -75,12 +75,12 @@ impl LicenseChanges {
             status: self.status.unwrap_or(license.status),
             license_type: self.license_type.unwrap_or(license.license_type),
             max_activations: self.max_activations.unwrap_or(license.max_activations),
-            features: self.features.unwrap_or(license.features),
+            features: self.features.unwrap_or_else(|| license.features.to_map()),
             starts_at: self.starts_at.unwrap_or(license.starts_at),
             expires_at: self.expires_at.unwrap_or(license.expires_at),
             notes: self.notes.unwrap_or(license.notes),
             private_notes: self.private_notes.unwrap_or(current.private_notes),
-            metadata: self.metadata.unwrap_or(license.metadata),
+            metadata: self.metadata.unwrap_or_else(|| license.metadata.to_value()),
         }
     }
 }
@@ -148,11 +148,11 @@ impl TryFrom<LicenseRow> for LicenseRecord {
                     .parse()
                     .map_err(|e| corrupt("license_type", e))?,
                 max_activations: row.max_activations,
-                features,
+                features: features.into(),
                 starts_at: row.starts_at,
                 expires_at: row.expires_at,
                 notes: row.notes,
-                metadata: row.metadata,
+                metadata: row.metadata.into(),
                 active_devices,
                 created_at: row.created_at,
                 updated_at: row.updated_at,

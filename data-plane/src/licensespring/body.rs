@@ -83,7 +83,7 @@ struct LicenseBody<'a> {
     custom_fields: Vec<CustomField<'a>>,
     customer: CustomerBody<'a>,
     product_details: ProductDetails<'a>,
-    metadata: &'a Value,
+    metadata: &'a license_shared::CompactJson,
     #[serde(skip_serializing_if = "Option::is_none")]
     license_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,6 +194,8 @@ pub fn license_body(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Vec<u8> {
     )
     .to_lowercase();
     let customer = facts.customer;
+    let feature_map = license.features.to_map();
+    let license_metadata = license.metadata.to_value();
     let body = LicenseBody {
         id: license.number,
         allow_grace_period: false,
@@ -240,8 +242,8 @@ pub fn license_body(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Vec<u8> {
         validity_period,
         version: "",
         company: Company { id: 0 },
-        product_features: features(&license.features, license.expires_at),
-        custom_fields: custom_fields(&license.metadata),
+        product_features: features(&feature_map, license.expires_at),
+        custom_fields: custom_fields(&license_metadata),
         customer: CustomerBody {
             email,
             company_name: customer
