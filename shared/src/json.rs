@@ -21,6 +21,12 @@ impl CompactJson {
         CompactJson("{}".into())
     }
 
+    /// JSON text as it is (e.g. PostgreSQL's `jsonb` output), checked without building a tree.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<&RawValue>(&text)?;
+        Ok(CompactJson(text.into_boxed_str()))
+    }
+
     /// The value's JSON text.
     pub fn as_str(&self) -> &str {
         &self.0

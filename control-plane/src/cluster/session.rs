@@ -250,10 +250,41 @@ async fn send_snapshot(
         },
     )
     .await?;
+    // Reading the next chunk from PostgreSQL and encoding it overlap with sending the last.
+    let (frames, mut encoded) = mpsc::channel::<sqlx::Result<(usize, Vec<u8>)>>(4);
+    let producer = tokio::spawn(async move {
+        loop {
+            let chunk = match reader.next_chunk().await {
+                Ok(Some(changes)) => changes,
+                Ok(None) => return,
+                Err(error) => {
+                    frames.send(Err(error)).await.ok();
+                    return;
+                }
+            };
+            let count = chunk.len();
+            let frame = tokio::task::spawn_blocking(move || {
+                protocol::encode(&CpToDp::SnapshotChunk { changes: chunk })
+            })
+            .await;
+            let Ok(frame) = frame else { return };
+            if frames.send(Ok((count, frame))).await.is_err() {
+                return;
+            }
+        }
+    });
     let mut entities = 0;
-    while let Some(changes) = reader.next_chunk().await? {
-        entities += changes.len();
-        bytes += send(socket, &CpToDp::SnapshotChunk { changes }).await?;
+    while let Some(frame) = encoded.recv().await {
+        let (count, frame) = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                producer.abort();
+                return Err(error.into());
+            }
+        };
+        entities += count;
+        bytes += frame.len();
+        socket.send(Message::Binary(frame.into())).await?;
     }
     bytes += send(socket, &CpToDp::SnapshotEnd { revision }).await?;
     tracing::info!(

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use license_shared::{
-    ActiveDevice, EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType,
+    ActiveDevice, CompactJson, EffectiveStatus, License, LicenseKey, LicenseStatus, LicenseType,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -546,19 +546,105 @@ pub(crate) async fn fetch_many<'e>(
         .collect()
 }
 
-/// Up to `limit` licenses with an id above `after`, by id: for streaming snapshots.
-pub(crate) async fn page_after<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
+/// Up to `limit` licenses with an id above `after`, by id: for streaming snapshots, the bulk
+/// path. Cheaper than the general read: JSON columns come as text (no tree), and the chunk's
+/// active devices come from one query instead of one aggregate per license.
+pub(crate) async fn page_after(
+    tx: &mut Transaction<'_, Postgres>,
     after: Uuid,
     limit: i64,
 ) -> sqlx::Result<Vec<LicenseRecord>> {
-    let sql = format!("{SELECT} WHERE l.id > $1 ORDER BY l.id LIMIT $2");
-    sqlx::query_as::<_, LicenseRow>(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(executor)
-        .await?
-        .into_iter()
-        .map(LicenseRecord::try_from)
+    let rows: Vec<LeanLicenseRow> = sqlx::query_as(
+        "SELECT id, number, key, product_id, customer_id, edition, status, license_type, \
+         max_activations, features::text AS features, starts_at, expires_at, notes, \
+         metadata::text AS metadata, revision, created_at, updated_at \
+         FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let devices: Vec<(Uuid, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT license_id, device_id, device_name, activated_at FROM activations \
+         WHERE license_id = ANY($1) AND deactivated_at IS NULL",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_license: std::collections::HashMap<Uuid, Vec<ActiveDevice>> =
+        std::collections::HashMap::new();
+    for (license_id, device_id, device_name, activated_at) in devices {
+        by_license
+            .entry(license_id)
+            .or_default()
+            .push(ActiveDevice {
+                device_id,
+                device_name,
+                activated_at,
+            });
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut active_devices = by_license.remove(&row.id).unwrap_or_default();
+            active_devices.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
+            row.into_record(active_devices)
+        })
         .collect()
+}
+
+/// A license row with its JSON columns as text.
+#[derive(sqlx::FromRow)]
+struct LeanLicenseRow {
+    id: Uuid,
+    number: i64,
+    key: String,
+    product_id: Uuid,
+    customer_id: Uuid,
+    edition: Option<String>,
+    status: String,
+    license_type: String,
+    max_activations: Option<i32>,
+    features: String,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    notes: Option<String>,
+    metadata: String,
+    revision: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl LeanLicenseRow {
+    fn into_record(self, active_devices: Vec<ActiveDevice>) -> sqlx::Result<LicenseRecord> {
+        Ok(LicenseRecord {
+            license: License {
+                id: self.id,
+                number: self.number,
+                key: LicenseKey::parse(&self.key).map_err(|e| corrupt("key", e))?,
+                product_id: self.product_id,
+                customer_id: self.customer_id,
+                edition: self.edition,
+                status: self.status.parse().map_err(|e| corrupt("status", e))?,
+                license_type: self
+                    .license_type
+                    .parse()
+                    .map_err(|e| corrupt("license_type", e))?,
+                max_activations: self.max_activations,
+                features: CompactJson::from_text(self.features)
+                    .map_err(|e| corrupt("features", e))?,
+                starts_at: self.starts_at,
+                expires_at: self.expires_at,
+                notes: self.notes,
+                metadata: CompactJson::from_text(self.metadata)
+                    .map_err(|e| corrupt("metadata", e))?,
+                active_devices,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                revision: self.revision,
+            },
+            // Snapshots never carry private notes.
+            private_notes: None,
+        })
+    }
 }

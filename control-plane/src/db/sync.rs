@@ -79,7 +79,7 @@ impl SnapshotReader {
                     (page.into_iter().map(Change::Customer).collect(), last)
                 }
                 Phase::Licenses => {
-                    let page = licenses::page_after(&mut *self.tx, self.after, limit).await?;
+                    let page = licenses::page_after(&mut self.tx, self.after, limit).await?;
                     let last = page.last().map(|l| l.license.id);
                     (
                         page.into_iter()
