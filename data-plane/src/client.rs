@@ -163,6 +163,8 @@ async fn session(
     link.set_connected(true);
 
     let mut snapshot: Option<SnapshotBuilder> = None;
+    // Where a snapshot's time goes on this side, for the log.
+    let (mut snapshot_decoding, mut snapshot_applying) = (Duration::ZERO, Duration::ZERO);
     let mut pinger = tokio::time::interval(config.ping_interval);
     // The first tick is at once: batches left unacknowledged by the last session go first.
     let mut reporter = tokio::time::interval(config.telemetry_interval);
@@ -187,9 +189,29 @@ async fn session(
                         return Err(LinkError::Protocol("unexpected text frame".into()));
                     }
                 };
+                let decoding = Instant::now();
                 let message = protocol::decode::<CpToDp>(&frame)
                     .map_err(|error| LinkError::Protocol(format!("undecodable message: {error}")))?;
-                if let Some(applied) = apply(store, link, cache, &mut snapshot, message)? {
+                let decoded = decoding.elapsed();
+                if snapshot.is_some() {
+                    snapshot_decoding += decoded;
+                }
+                let applying = Instant::now();
+                let in_snapshot = snapshot.is_some();
+                let applied = apply(store, link, cache, &mut snapshot, message)?;
+                if in_snapshot {
+                    snapshot_applying += applying.elapsed();
+                    if snapshot.is_none() {
+                        tracing::info!(
+                            decoding_ms = snapshot_decoding.as_millis() as u64,
+                            applying_ms = snapshot_applying.as_millis() as u64,
+                            "snapshot received"
+                        );
+                        snapshot_decoding = Duration::ZERO;
+                        snapshot_applying = Duration::ZERO;
+                    }
+                }
+                if let Some(applied) = applied {
                     send(&mut socket, &DpToCp::Applied { revision: applied }).await?;
                 }
             }

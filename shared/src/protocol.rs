@@ -1,7 +1,9 @@
 //! The control plane ↔ data plane wire protocol (DESIGN §5), versioned and typed.
 //!
 //! One websocket per data plane over mutually authenticated TLS. Every message is one binary
-//! frame: a one-byte [`Encoding`] tag followed by the JSON of a [`DpToCp`] or [`CpToDp`],
+//! frame: a one-byte [`Encoding`] tag followed by the JSON of a [`DpToCp`] or [`CpToDp`]
+//! (externally tagged, `{"snapshot_chunk": {…}}`: serde reads that form as it streams, where an
+//! internally tagged one would first be buffered whole, a second copy of every snapshot chunk),
 //! deflate-compressed when that makes it smaller. A data plane opens with [`Hello`]; the control
 //! plane answers with either the changes after the data plane's revision or a full snapshot in
 //! bounded chunks, then pushes [`CpToDp::Deltas`] as writes commit. Requests that need the
@@ -68,7 +70,7 @@ pub struct ActivationGranted {
 
 /// What a data plane sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DpToCp {
     Hello(Hello),
     /// The data plane has applied everything up to `revision`.
@@ -105,7 +107,7 @@ pub struct UsageBatch {
 
 /// One replicated change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "entity", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     Product(Product),
     Customer(Customer),
@@ -148,7 +150,7 @@ pub enum EntityKind {
 
 /// What a control plane sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CpToDp {
     /// The connection is refused (e.g. an incompatible protocol); it closes after this.
     Rejected {

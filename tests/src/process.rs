@@ -20,8 +20,13 @@ pub fn binaries() -> anyhow::Result<PathBuf> {
 
 fn build() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["build", "-p", "control-plane", "-p", "data-plane", "--bins"];
+    // A release test run (`cargo test --release`, for measurements) runs release binaries.
+    if !cfg!(debug_assertions) {
+        args.push("--release");
+    }
     let output = Command::new(cargo)
-        .args(["build", "-p", "control-plane", "-p", "data-plane", "--bins"])
+        .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .context("running cargo build for the cluster binaries")?;
@@ -95,6 +100,19 @@ impl Process {
     }
 
     /// SIGKILL: the process dies without any chance to clean up.
+    /// The operating-system process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory in bytes (Linux `VmRSS`), while it runs.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

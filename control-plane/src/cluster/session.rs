@@ -252,9 +252,18 @@ async fn send_snapshot(
     .await?;
     // Reading the next chunk from PostgreSQL and encoding it overlap with sending the last.
     let (frames, mut encoded) = mpsc::channel::<sqlx::Result<(usize, Vec<u8>)>>(4);
+    // Where the time goes, for the log line: reading from PostgreSQL, encoding.
+    let timings = std::sync::Arc::new(std::sync::Mutex::new((Duration::ZERO, Duration::ZERO)));
+    let producer_timings = timings.clone();
     let producer = tokio::spawn(async move {
+        let timings = producer_timings;
         loop {
-            let chunk = match reader.next_chunk().await {
+            let reading = Instant::now();
+            let next = reader.next_chunk().await;
+            if let Ok(mut timings) = timings.lock() {
+                timings.0 += reading.elapsed();
+            }
+            let chunk = match next {
                 Ok(Some(changes)) => changes,
                 Ok(None) => return,
                 Err(error) => {
@@ -263,10 +272,14 @@ async fn send_snapshot(
                 }
             };
             let count = chunk.len();
+            let encoding = Instant::now();
             let frame = tokio::task::spawn_blocking(move || {
                 protocol::encode(&CpToDp::SnapshotChunk { changes: chunk })
             })
             .await;
+            if let Ok(mut timings) = timings.lock() {
+                timings.1 += encoding.elapsed();
+            }
             let Ok(frame) = frame else { return };
             if frames.send(Ok((count, frame))).await.is_err() {
                 return;
@@ -287,11 +300,14 @@ async fn send_snapshot(
         socket.send(Message::Binary(frame.into())).await?;
     }
     bytes += send(socket, &CpToDp::SnapshotEnd { revision }).await?;
+    let (reading, encoding) = timings.lock().map(|t| *t).unwrap_or_default();
     tracing::info!(
         revision,
         entities,
         bytes,
         elapsed_ms = started.elapsed().as_millis() as u64,
+        database_ms = reading.as_millis() as u64,
+        encoding_ms = encoding.as_millis() as u64,
         "snapshot sent"
     );
     Ok(revision)

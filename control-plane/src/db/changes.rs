@@ -19,13 +19,23 @@ pub struct ChangeRef {
 /// Changes with a revision above `after`, oldest first, at most `limit`.
 pub async fn after(pool: &PgPool, after: i64, limit: i64) -> sqlx::Result<Vec<ChangeRef>> {
     let rows: Vec<(i64, String, Uuid, bool)> = sqlx::query_as(
-        "SELECT revision, 'product', id, false FROM products WHERE revision > $1 \
-         UNION ALL SELECT revision, 'customer', id, false FROM customers WHERE revision > $1 \
-         UNION ALL SELECT revision, 'license', id, false FROM licenses WHERE revision > $1 \
-         UNION ALL SELECT revision, 'credential', id, false FROM api_credentials WHERE revision > $1 \
-         UNION ALL SELECT revision, 'signing_key', id, false FROM signing_keys WHERE revision > $1 \
-         UNION ALL SELECT revision, entity, entity_id, true FROM tombstones WHERE revision > $1 \
-         ORDER BY 1 LIMIT $2",
+        // Each branch ordered and limited on its own: the planner then walks each revision
+        // index and merges, whatever the statistics say (a freshly bulk-loaded table without
+        // them otherwise gets a sequential scan: 60-400 ms at a million licenses).
+        "SELECT * FROM ( \
+           (SELECT revision, 'product', id, false FROM products \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+           UNION ALL (SELECT revision, 'customer', id, false FROM customers \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+           UNION ALL (SELECT revision, 'license', id, false FROM licenses \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+           UNION ALL (SELECT revision, 'credential', id, false FROM api_credentials \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+           UNION ALL (SELECT revision, 'signing_key', id, false FROM signing_keys \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+           UNION ALL (SELECT revision, entity, entity_id, true FROM tombstones \
+            WHERE revision > $1 ORDER BY revision LIMIT $2) \
+         ) AS feed ORDER BY 1 LIMIT $2",
     )
     .bind(after)
     .bind(limit)

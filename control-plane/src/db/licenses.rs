@@ -546,51 +546,37 @@ pub(crate) async fn fetch_many<'e>(
         .collect()
 }
 
-/// Up to `limit` licenses with an id above `after`, by id: for streaming snapshots, the bulk
-/// path. Cheaper than the general read: JSON columns come as text (no tree), and the chunk's
-/// active devices come from one query instead of one aggregate per license.
-pub(crate) async fn page_after(
+/// Opens the snapshot cursor over every license, in the transaction `tx`: one sequential scan,
+/// hash-joined with the active devices aggregated once, JSON columns as text (no tree). Read
+/// it with [`snapshot_chunk`].
+pub(crate) async fn open_snapshot_cursor(tx: &mut Transaction<'_, Postgres>) -> sqlx::Result<()> {
+    sqlx::query(
+        "DECLARE snapshot_licenses NO SCROLL CURSOR FOR \
+         SELECT l.id, l.number, l.key, l.product_id, l.customer_id, l.edition, l.status, \
+                l.license_type, l.max_activations, l.features::text AS features, l.starts_at, \
+                l.expires_at, l.notes, l.metadata::text AS metadata, l.revision, l.created_at, \
+                l.updated_at, a.devices::text AS devices \
+         FROM licenses l LEFT JOIN ( \
+             SELECT license_id, json_agg(json_build_object('device_id', device_id, \
+                      'device_name', device_name, 'activated_at', activated_at)) AS devices \
+             FROM activations WHERE deactivated_at IS NULL GROUP BY license_id \
+         ) a ON a.license_id = l.id",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The next `limit` licenses from the snapshot cursor; empty at the end.
+pub(crate) async fn snapshot_chunk(
     tx: &mut Transaction<'_, Postgres>,
-    after: Uuid,
-    limit: i64,
+    limit: usize,
 ) -> sqlx::Result<Vec<LicenseRecord>> {
-    let rows: Vec<LeanLicenseRow> = sqlx::query_as(
-        "SELECT id, number, key, product_id, customer_id, edition, status, license_type, \
-         max_activations, features::text AS features, starts_at, expires_at, notes, \
-         metadata::text AS metadata, revision, created_at, updated_at \
-         FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut **tx)
-    .await?;
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    let devices: Vec<(Uuid, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT license_id, device_id, device_name, activated_at FROM activations \
-         WHERE license_id = ANY($1) AND deactivated_at IS NULL",
-    )
-    .bind(&ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut by_license: std::collections::HashMap<Uuid, Vec<ActiveDevice>> =
-        std::collections::HashMap::new();
-    for (license_id, device_id, device_name, activated_at) in devices {
-        by_license
-            .entry(license_id)
-            .or_default()
-            .push(ActiveDevice {
-                device_id,
-                device_name,
-                activated_at,
-            });
-    }
-    rows.into_iter()
-        .map(|row| {
-            let mut active_devices = by_license.remove(&row.id).unwrap_or_default();
-            active_devices.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
-            row.into_record(active_devices)
-        })
-        .collect()
+    let rows: Vec<LeanLicenseRow> =
+        sqlx::query_as(&format!("FETCH FORWARD {limit} FROM snapshot_licenses"))
+            .fetch_all(&mut **tx)
+            .await?;
+    rows.into_iter().map(LeanLicenseRow::into_record).collect()
 }
 
 /// A license row with its JSON columns as text.
@@ -613,10 +599,19 @@ struct LeanLicenseRow {
     revision: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The active devices, a JSON array, or NULL for none.
+    devices: Option<String>,
 }
 
 impl LeanLicenseRow {
-    fn into_record(self, active_devices: Vec<ActiveDevice>) -> sqlx::Result<LicenseRecord> {
+    fn into_record(self) -> sqlx::Result<LicenseRecord> {
+        let mut active_devices: Vec<ActiveDevice> = match &self.devices {
+            Some(devices) => {
+                serde_json::from_str(devices).map_err(|e| corrupt("active devices", e))?
+            }
+            None => Vec::new(),
+        };
+        active_devices.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
         Ok(LicenseRecord {
             license: License {
                 id: self.id,

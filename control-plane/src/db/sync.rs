@@ -27,6 +27,8 @@ pub struct SnapshotReader {
     revision: i64,
     phase: Phase,
     after: Uuid,
+    /// Licenses, the bulk, are read through a cursor (one sequential scan).
+    cursor_open: bool,
 }
 
 impl SnapshotReader {
@@ -46,6 +48,7 @@ impl SnapshotReader {
             revision,
             phase: Phase::SigningKeys,
             after: Uuid::nil(),
+            cursor_open: false,
         })
     }
 
@@ -79,7 +82,11 @@ impl SnapshotReader {
                     (page.into_iter().map(Change::Customer).collect(), last)
                 }
                 Phase::Licenses => {
-                    let page = licenses::page_after(&mut self.tx, self.after, limit).await?;
+                    if !self.cursor_open {
+                        licenses::open_snapshot_cursor(&mut self.tx).await?;
+                        self.cursor_open = true;
+                    }
+                    let page = licenses::snapshot_chunk(&mut self.tx, SNAPSHOT_CHUNK).await?;
                     let last = page.last().map(|l| l.license.id);
                     (
                         page.into_iter()
