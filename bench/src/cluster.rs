@@ -125,7 +125,11 @@ impl Setup {
             "control-plane",
             &self.bin.join("control-plane"),
             &args,
-            &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+            // Each delta sent is logged at debug: the propagation figures are split with it.
+            &[
+                ("LOG_FORMAT", "json"),
+                ("RUST_LOG", "info,control_plane::cluster::session=debug"),
+            ],
             &self.dir,
         )?;
         let cp = ControlPlane {
@@ -186,7 +190,11 @@ impl Setup {
             name,
             &self.bin.join("data-plane"),
             args,
-            &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+            // Cache writes are logged at debug: counted to explain where the time goes.
+            &[
+                ("LOG_FORMAT", "json"),
+                ("RUST_LOG", "info,data_plane::cache=debug"),
+            ],
             &self.dir,
         )
     }

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod micro;
 pub mod pg;
 pub mod process;
+pub mod profile;
 pub mod proxy;
 pub mod report;
 pub mod seed;

@@ -59,6 +59,10 @@ struct Args {
     /// Exit with status 1 when a figure misses its target.
     #[arg(long)]
     strict: bool,
+    /// Record perf CPU profiles of the first round of each phase (slows those rounds down;
+    /// the summaries go to the details, the reports to the run directory).
+    #[arg(long)]
+    profile: bool,
 }
 
 /// The cargo target directory (the runner lives in `<target>/release`).
@@ -88,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         changes: args.changes.max(10),
         activations: args.activations.max(1),
         work_dir,
+        profile: args.profile && bench::profile::available(),
     };
 
     let mut report = Report::default();

@@ -2,6 +2,10 @@
 //! `initdb` with trust authentication into the run directory, `postgres` on a free loopback
 //! port, both as the `postgres` user when we run as root (PostgreSQL refuses root).
 //!
+//! Autovacuum runs and statements slower than 20 ms are logged (`log_autovacuum_min_duration`,
+//! `log_min_duration_statement`; logging only), so the suite can tell what the database was
+//! doing when a measurement had a slow tail.
+//!
 //! The server keeps PostgreSQL's default durability (`fsync`, `synchronous_commit` on): the
 //! admin-write and activation figures include a real commit. It runs under a small shell
 //! wrapper whose stdin is a pipe from the runner; when the runner ends, however it ends, the
@@ -127,6 +131,7 @@ impl Postgres {
             r#"dir={dir}
 exec 3<&0 </dev/null
 {postgres} -D "$dir/data" -p {port} -h 127.0.0.1 -k "$dir" -c max_connections=200 \
+    -c log_autovacuum_min_duration=0 -c log_min_duration_statement=20 \
     3<&- >"$dir/postgres.log" 2>&1 &
 pid=$!
 {{ read _ignored <&3; kill -INT "$pid" 2>/dev/null; }} &
@@ -192,5 +197,18 @@ impl Drop for Postgres {
             drop(wrapper.stdin.take());
             let _ = wrapper.wait();
         }
+    }
+}
+
+impl Postgres {
+    /// The postmaster's process id (first line of `data/postmaster.pid`).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 }

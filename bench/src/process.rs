@@ -167,3 +167,88 @@ pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// The parent process id of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU time of process `root` and all its children (PostgreSQL: the postmaster and its
+/// backends), as far as they are alive now.
+pub fn tree_cpu_time(root: u32) -> Duration {
+    let mut total = cpu_time(root).unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != root && parent_of(pid) == Some(root) {
+                total += cpu_time(pid).unwrap_or_default();
+            }
+        }
+    }
+    total
+}
+
+/// CPU time used by a set of processes over a phase of the run.
+#[derive(Debug)]
+pub struct CpuMeter {
+    started: Instant,
+    /// (name, pid, CPU time at the start, whether the pid is a process tree root).
+    processes: Vec<(String, u32, Duration, bool)>,
+}
+
+impl CpuMeter {
+    /// Starts metering `processes` (name, pid, whole tree?).
+    pub fn start(processes: &[(&str, u32, bool)]) -> Self {
+        CpuMeter {
+            started: Instant::now(),
+            processes: processes
+                .iter()
+                .map(|(name, pid, tree)| {
+                    let used = if *tree {
+                        tree_cpu_time(*pid)
+                    } else {
+                        cpu_time(*pid).unwrap_or_default()
+                    };
+                    ((*name).to_owned(), *pid, used, *tree)
+                })
+                .collect(),
+        }
+    }
+
+    /// What each used since the start, and the wall time, as one line:
+    /// `CPU over 12.3 s wall (24.6 core-seconds on 2 cores): cp 3.1 s, …`.
+    pub fn summary(&self) -> String {
+        let wall = self.started.elapsed();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let used: Vec<String> = self
+            .processes
+            .iter()
+            .map(|(name, pid, before, tree)| {
+                let now = if *tree {
+                    tree_cpu_time(*pid)
+                } else {
+                    cpu_time(*pid).unwrap_or(*before)
+                };
+                format!("{name} {:.1} s", now.saturating_sub(*before).as_secs_f64())
+            })
+            .collect();
+        format!(
+            "CPU used over {:.1} s of wall time ({:.1} core-seconds available on {cores} cores): {}",
+            wall.as_secs_f64(),
+            wall.as_secs_f64() * cores as f64,
+            used.join(", ")
+        )
+    }
+}
