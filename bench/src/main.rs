@@ -112,6 +112,15 @@ async fn main() -> anyhow::Result<()> {
                 .trim()
         ),
     );
+    report.fact(
+        "load average at start (1, 5, 15 min)",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     report.fact("rustc", command_line("rustc", &["-V"], "unknown"));
     report.fact("load generator", bench::wrk::version());
     let commit = command_line("git", &["rev-parse", "--short", "HEAD"], "unknown");

@@ -90,7 +90,7 @@ impl Report {
         let _ = writeln!(out, "# Benchmark results\n");
         let _ = writeln!(
             out,
-            "Written by `{command}` (see `bench/src/main.rs` for what each figure measures). \
+            "Written by `{command}` (`bench/src/suite.rs` says what each figure measures and how). \
              Each figure is the median of its rounds; each comparison is a ratio measured in \
              the same run.\n"
         );

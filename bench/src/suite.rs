@@ -410,12 +410,25 @@ pub async fn run(options: &Options, report: &mut Report) -> anyhow::Result<()> {
         .unwrap_or_default();
     report.detail(format!(
         "PostgreSQL during the propagation rounds (its log): {} automatic vacuums, {} automatic \
-         analyzes, {} checkpoints; statements of 20 ms or more: {}.",
+         analyzes, {} checkpoints, {} deadlocks; statements of 20 ms or more: {}.",
         pg_tail.matches("automatic vacuum").count(),
         pg_tail.matches("automatic analyze").count(),
         pg_tail.matches("checkpoint complete").count(),
+        pg_tail.matches("deadlock detected").count(),
         slow_statements(&pg_tail)
     ));
+    let csv: String = std::iter::once("round,revision,acknowledged_at,delay_ms\n".to_owned())
+        .chain(all_changes.iter().enumerate().map(|(n, change)| {
+            format!(
+                "{},{},{},{:.3}\n",
+                n / options.changes + 1,
+                change.revision,
+                change.acknowledged_at.to_rfc3339(),
+                stats::ms(change.delay)
+            )
+        }))
+        .collect();
+    std::fs::write(dir.join("propagation.csv"), csv)?;
     report.detail(format!(
         "Disk-cache writes of the data planes during the propagation rounds: {}.",
         join(dps.iter().zip(&log_marks).map(|(dp, mark)| {
@@ -426,6 +439,32 @@ pub async fn run(options: &Options, report: &mut Report) -> anyhow::Result<()> {
                 took.as_secs_f64()
             )
         }))
+    ));
+
+    // The same once more when the data planes' telemetry from the load rounds has been
+    // recorded (two intervals): what propagation costs on a quiet cluster.
+    progress(
+        started,
+        "propagation: waiting 25 s for telemetry to settle, then a quiet round",
+    );
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let pg_log_mark = std::fs::read_to_string(&pg_log).map_or(0, |log| log.len());
+    let quiet =
+        propagation_round(&setup, &cp, &dps, &keys, options.changes, options.rounds).await?;
+    let quiet_figures = Latencies::of(&quiet.iter().map(|t| t.delay).collect::<Vec<_>>());
+    let pg_tail = std::fs::read_to_string(&pg_log)
+        .ok()
+        .and_then(|log| log.get(pg_log_mark..).map(str::to_owned))
+        .unwrap_or_default();
+    report.detail(format!(
+        "Propagation on a quiet cluster (one more round of {} changes, 25 s after the load \
+         rounds' telemetry): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; PostgreSQL statements of \
+         20 ms or more meanwhile: {}.",
+        thousands(options.changes as u64),
+        quiet_figures.p50,
+        quiet_figures.p99,
+        quiet_figures.max,
+        slow_statements(&pg_tail)
     ));
 
     // Activation.
