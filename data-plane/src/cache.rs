@@ -507,7 +507,18 @@ impl Shared {
         let dir = self.dir.clone();
         let started = Instant::now();
         let revision = state.revision();
-        match tokio::task::spawn_blocking(move || save(&dir, &state)).await {
+        let (done, saved) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("dp-cache-writer".to_owned())
+            .spawn(move || {
+                lower_this_threads_priority();
+                done.send(save(&dir, &state)).ok();
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the disk cache writer");
+            return None;
+        }
+        match saved.await {
             Ok(Ok(bytes)) => {
                 *last_saved = written;
                 tracing::debug!(
@@ -515,9 +526,20 @@ impl Shared {
                 );
             }
             Ok(Err(error)) => tracing::warn!(%error, "cannot write the disk cache"),
-            Err(error) => tracing::warn!(%error, "the disk cache writer failed"),
+            Err(_) => tracing::warn!("the disk cache writer failed"),
         }
         Some(started.elapsed())
+    }
+}
+
+/// Gives the calling thread the lowest CPU priority (nice 19). Writing the whole state takes
+/// a core for a while (a second or more at a million licenses); at normal priority it competes
+/// with answering requests and applying deltas, which are what a data plane is for. Under full
+/// load the write still progresses, only more slowly.
+fn lower_this_threads_priority() {
+    // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value only.
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(%error, "cannot lower the disk cache writer's priority");
     }
 }
 

@@ -260,7 +260,7 @@ async fn views(state: &AppState, records: Vec<LicenseRecord>) -> AppResult<Vec<C
         .into_iter()
         .map(|c| (c.id, c.email))
         .collect();
-    let activity = store::last_validated(&state.db, &ids).await?;
+    let activity = crate::db::usage::last_validated(&state.db, &ids).await?;
     let now = Utc::now();
     Ok(records
         .into_iter()

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use super::{ClusterContext, registry};
 use crate::authority;
 use crate::db::sync::{SnapshotReader, deltas_after};
-use crate::db::{licenses, usage};
+use crate::db::usage;
 
 /// Longest time for the TLS and websocket handshakes and for the hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -415,16 +415,20 @@ async fn handle(
     }
 }
 
-/// Counts a telemetry batch once and moves validation times forward.
+/// Records a telemetry batch once.
 async fn record_usage(
     pool: &sqlx::PgPool,
     node_id: uuid::Uuid,
     batch: &license_shared::protocol::UsageBatch,
 ) -> sqlx::Result<()> {
-    let counted = usage::record_batch(pool, node_id, batch.sequence, &batch.requests).await?;
-    if counted {
-        licenses::record_validations(pool, &batch.validated).await?;
-    }
+    usage::record_batch(
+        pool,
+        node_id,
+        batch.sequence,
+        &batch.requests,
+        &batch.validated,
+    )
+    .await?;
     Ok(())
 }
 

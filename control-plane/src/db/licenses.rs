@@ -310,6 +310,7 @@ pub async fn delete_by_id(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     if deleted == 0 {
         return Ok(false);
     }
+    super::usage::forget_license(&mut tx, id).await?;
     revision::tombstone(&mut tx, Entity::License, id).await?;
     tx.commit().await?;
     Ok(true)
@@ -349,40 +350,6 @@ pub async fn imported_documents(
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// When data planes last validated these licenses (those ever validated).
-pub async fn last_validated(
-    pool: &PgPool,
-    ids: &[Uuid],
-) -> sqlx::Result<std::collections::HashMap<Uuid, DateTime<Utc>>> {
-    let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, last_validated_at FROM licenses \
-         WHERE id = ANY($1) AND last_validated_at IS NOT NULL",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Records validation times reported by data planes; only ever moves a time forward. Not a
-/// replicated fact: no revision, no `updated_at`.
-pub async fn record_validations(
-    pool: &PgPool,
-    validations: &[(Uuid, DateTime<Utc>)],
-) -> sqlx::Result<u64> {
-    let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = validations.iter().copied().unzip();
-    Ok(sqlx::query(
-        "UPDATE licenses l SET last_validated_at = v.at \
-         FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) \
-         WHERE l.id = v.id AND (l.last_validated_at IS NULL OR l.last_validated_at < v.at)",
-    )
-    .bind(ids)
-    .bind(times)
-    .execute(pool)
-    .await?
-    .rows_affected())
 }
 
 pub async fn get_by_key(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<Option<LicenseRecord>> {
@@ -526,6 +493,7 @@ pub async fn delete(pool: &PgPool, key: &LicenseKey) -> sqlx::Result<bool> {
     let Some(id) = id else {
         return Ok(false);
     };
+    super::usage::forget_license(&mut tx, id).await?;
     revision::tombstone(&mut tx, Entity::License, id).await?;
     tx.commit().await?;
     Ok(true)

@@ -503,11 +503,11 @@ async fn the_report_is_made_of_real_figures() {
     let node = uuid::Uuid::new_v4();
     let counts = vec![(bucket.clone(), 7)];
     for _ in 0..3 {
-        control_plane::db::usage::record_batch(&app.db, node, 1, &counts)
+        control_plane::db::usage::record_batch(&app.db, node, 1, &counts, &[])
             .await
             .expect("recorded");
     }
-    control_plane::db::usage::record_batch(&app.db, node, 2, &counts)
+    control_plane::db::usage::record_batch(&app.db, node, 2, &counts, &[])
         .await
         .expect("recorded");
     let report = json_of(kong(&app, Method::GET, "/license/report", None).await, 200).await;
