@@ -22,6 +22,7 @@ use license_shared::{ApiError, Check, evaluate};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::link::Link;
+use crate::request_counter::CountRequests;
 use crate::store::Store;
 
 /// What the public handlers reach.
@@ -39,25 +40,12 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/api/licenses/{key}/document", get(document))
         .merge(crate::licensespring::router())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_request,
-        ))
+        .route_layer(CountRequests::new(state.link.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
-}
-
-/// Middleware: counts every request to a public route for the usage report.
-async fn count_request(
-    State(state): State<PublicState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    state.link.telemetry.count_request();
-    next.run(request).await
 }
 
 async fn verify(

@@ -11,6 +11,7 @@ pub mod client;
 pub mod keyring;
 pub mod licensespring;
 pub mod link;
+pub mod request_counter;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -132,6 +132,7 @@ async fn run(
     // Whatever committed while the initial sync was being sent.
     let mut sent = send_deltas(context, &mut socket, sent).await?;
     let (results, mut pending_results) = mpsc::channel::<Vec<u8>>(64);
+    let applied = registry::spawn_applied_writer(context.pool.clone(), hello.node_id);
     let mut pinger = tokio::time::interval(context.ping_interval);
     let mut last_heard = Instant::now();
     let silence_limit = context.ping_interval * 3;
@@ -160,7 +161,7 @@ async fn run(
                 match message {
                     Message::Binary(frame) => match protocol::decode::<DpToCp>(&frame) {
                         Ok(message) => {
-                            if let Err(error) = handle(context, hello.node_id, message, &results).await {
+                            if let Err(error) = handle(context, hello.node_id, message, &results, &applied).await {
                                 return Err(close(&mut socket, error).await);
                             }
                         }
@@ -319,11 +320,18 @@ async fn send_deltas(
     socket: &mut Socket,
     mut after: i64,
 ) -> Result<i64, SessionError> {
-    while let Some((revision, changes)) = deltas_after(&context.pool, after, DELTA_BATCH).await? {
-        let count = changes.len();
-        let bytes = send(socket, &CpToDp::Deltas { revision, changes }).await?;
+    while let Some(batch) = deltas_after(&context.pool, after, DELTA_BATCH).await? {
+        let (revision, count) = (batch.revision, batch.changes.len());
+        let message = CpToDp::Deltas {
+            revision,
+            changes: batch.changes,
+        };
+        let bytes = send(socket, &message).await?;
         tracing::debug!(after, revision, count, bytes, "deltas sent");
         after = revision;
+        if batch.last {
+            break;
+        }
     }
     Ok(after)
 }
@@ -343,11 +351,12 @@ async fn handle(
     node_id: uuid::Uuid,
     message: DpToCp,
     results: &mpsc::Sender<Vec<u8>>,
+    applied: &watch::Sender<i64>,
 ) -> Result<(), SessionError> {
     match message {
         DpToCp::Hello(_) => Err(SessionError::Protocol("hello sent twice".into())),
         DpToCp::Applied { revision } => {
-            registry::applied(&context.pool, node_id, revision).await?;
+            applied.send_replace(revision);
             Ok(())
         }
         DpToCp::Activate {

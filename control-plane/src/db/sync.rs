@@ -117,6 +117,18 @@ impl SnapshotReader {
     }
 }
 
+/// Changes read from the feed, ready to send.
+#[derive(Debug)]
+pub struct DeltaBatch {
+    /// The highest revision the batch covers.
+    pub revision: i64,
+    /// The changed entities (their current versions) and tombstones, in revision order.
+    pub changes: Vec<Change>,
+    /// The feed held fewer entries than the limit: nothing more had committed when it was
+    /// read, so there is no need to ask again until the next revision is announced.
+    pub last: bool,
+}
+
 /// The entities changed after `after` (at most `limit` feed entries), in revision order, and
 /// the highest revision they cover. An entity changed again since the feed was read is sent in
 /// its newer version, which is harmless: data planes apply only forward.
@@ -124,7 +136,7 @@ pub async fn deltas_after(
     pool: &PgPool,
     after: i64,
     limit: i64,
-) -> sqlx::Result<Option<(i64, Vec<Change>)>> {
+) -> sqlx::Result<Option<DeltaBatch>> {
     let feed = changes::after(pool, after, limit).await?;
     let Some(high_water) = feed.last().map(|change| change.revision) else {
         return Ok(None);
@@ -135,37 +147,37 @@ pub async fn deltas_after(
             .map(|change| change.id)
             .collect()
     };
+    // One query per kind of entity that changed (a single change is one query, not five).
     let mut loaded: Vec<Change> = Vec::with_capacity(feed.len());
-    loaded.extend(
-        products::fetch_many(pool, &ids(Entity::Product))
-            .await?
-            .into_iter()
-            .map(Change::Product),
-    );
-    loaded.extend(
-        customers::fetch_many(pool, &ids(Entity::Customer))
-            .await?
-            .into_iter()
-            .map(Change::Customer),
-    );
-    loaded.extend(
-        licenses::fetch_many(pool, &ids(Entity::License))
-            .await?
-            .into_iter()
-            .map(|record| Change::License(record.license)),
-    );
-    loaded.extend(
-        credentials::fetch_many(pool, &ids(Entity::Credential))
-            .await?
-            .into_iter()
-            .map(Change::Credential),
-    );
-    loaded.extend(
-        signing_keys::fetch_many(pool, &ids(Entity::SigningKey))
-            .await?
-            .into_iter()
-            .map(Change::SigningKey),
-    );
+    let products = ids(Entity::Product);
+    if !products.is_empty() {
+        let found = products::fetch_many(pool, &products).await?;
+        loaded.extend(found.into_iter().map(Change::Product));
+    }
+    let customers = ids(Entity::Customer);
+    if !customers.is_empty() {
+        let found = customers::fetch_many(pool, &customers).await?;
+        loaded.extend(found.into_iter().map(Change::Customer));
+    }
+    let licenses = ids(Entity::License);
+    if !licenses.is_empty() {
+        let found = licenses::fetch_many(pool, &licenses).await?;
+        loaded.extend(
+            found
+                .into_iter()
+                .map(|record| Change::License(record.license)),
+        );
+    }
+    let credentials = ids(Entity::Credential);
+    if !credentials.is_empty() {
+        let found = credentials::fetch_many(pool, &credentials).await?;
+        loaded.extend(found.into_iter().map(Change::Credential));
+    }
+    let signing_keys = ids(Entity::SigningKey);
+    if !signing_keys.is_empty() {
+        let found = signing_keys::fetch_many(pool, &signing_keys).await?;
+        loaded.extend(found.into_iter().map(Change::SigningKey));
+    }
     loaded.extend(
         feed.iter()
             .filter(|change| change.deleted)
@@ -182,5 +194,9 @@ pub async fn deltas_after(
             }),
     );
     loaded.sort_by_key(Change::revision);
-    Ok(Some((high_water, loaded)))
+    Ok(Some(DeltaBatch {
+        revision: high_water,
+        changes: loaded,
+        last: (feed.len() as i64) < limit,
+    }))
 }
