@@ -479,6 +479,9 @@ fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: LicenseFilter) {
     }
 }
 
+/// Applies `changes` to the license with this key. The license's facts are now ours, not an
+/// issuer's: any imported document is dropped, so Kong's `/licenses` serves the document this
+/// control plane signs from the new facts instead of the issuer's stale one.
 pub async fn update(
     pool: &PgPool,
     key: &LicenseKey,
@@ -495,7 +498,7 @@ pub async fn update(
     sqlx::query(
         "UPDATE licenses SET edition = $2, status = $3, license_type = $4, max_activations = $5, \
          features = $6, starts_at = $7, expires_at = $8, notes = $9, private_notes = $10, \
-         metadata = $11, updated_at = now() WHERE id = $1",
+         metadata = $11, imported_document = NULL, updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(&fields.edition)

@@ -553,3 +553,64 @@ async fn payloads_come_as_json_or_as_a_form_field() {
     .await;
     kong_error(no_field, 400, "missing_field").await;
 }
+
+#[tokio::test]
+async fn a_native_change_replaces_an_imported_document_with_ours() {
+    let (app, issuer) = app_with_issuer().await;
+    let imported = document::sign(seed_payload("2030-01-01"), &issuer);
+    let created = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": imported})),
+    );
+    let created = json_of(created.await, 201).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["payload"], imported.as_str());
+    let jwks = jwks(&app).await;
+    assert!(
+        document::verify_with_jwks(&imported, &jwks).is_err(),
+        "the issuer's document is not signed by the cluster"
+    );
+
+    // Revoked through the native API.
+    let native: Value = app.get_json("/api/licenses").await;
+    let key = native[0]["licenseKey"].as_str().expect("key").to_owned();
+    let revoked = app
+        .call_with(
+            Method::PUT,
+            &format!("/api/licenses/{key}"),
+            &json!({"status": "revoked"}),
+        )
+        .await;
+    assert_eq!(json_of(revoked, 200).await["status"], "revoked");
+
+    // Kong now serves the cluster's document with the new facts, not the issuer's stale one.
+    let shown = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    let text = shown["payload"].as_str().expect("payload");
+    assert_ne!(text, imported.as_str());
+    let verified = document::verify_with_jwks(text, &jwks).expect("signed by the cluster");
+    assert_eq!(verified.payload["status"], "revoked");
+    assert_eq!(verified.payload["license_id"], id.as_str());
+    assert_eq!(verified.payload["license_key"], key.as_str());
+    assert_eq!(verified.payload["license_expiration_date"], "2030-01-01");
+    assert_eq!(verified.payload["customer"], "Example Company, Inc");
+    let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
+    assert_eq!(listed["data"][0]["payload"], text);
+
+    // A new Kong import is the issuer's word again, served verbatim.
+    let reimported = kong(
+        &app,
+        Method::PUT,
+        &format!("/licenses/{id}"),
+        Some(json!({"payload": imported})),
+    );
+    assert_eq!(
+        json_of(reimported.await, 200).await["payload"],
+        imported.as_str()
+    );
+}
