@@ -343,6 +343,88 @@ async fn bad_requests_get_kong_errors() {
         .await
         .expect("sent");
     kong_error(wrong, 401, "invalid_token").await;
+    // Routes and methods: the collection is not replaced as a whole; DELETE of an unknown id
+    // is Kong's 204; PATCH still wants a UUID.
+    kong_error(
+        kong(
+            &app,
+            Method::PUT,
+            "/licenses",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let unknown = kong(
+        &app,
+        Method::DELETE,
+        "/licenses/30b4edb7-0847-4f65-af90-efbed8b0161f",
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status(), 204);
+    kong_error(
+        kong(
+            &app,
+            Method::PATCH,
+            "/licenses/not-a-uuid",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
+    // A body over --max-body-bytes (64 KiB by default).
+    let oversize = "x".repeat(100 * 1024);
+    kong_error(
+        kong(
+            &app,
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": oversize})),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    // A read-only token reads Kong's licenses but writes none of them.
+    let token = app
+        .call_with(
+            Method::POST,
+            "/api/tokens",
+            &json!({ "name": "dashboard", "readOnly": true }),
+        )
+        .await;
+    let token = json_of(token, 201).await["token"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    let read = app
+        .anonymous(Method::GET, &format!("/licenses/{id}"))
+        .header("Kong-Admin-Token", &token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(read.status(), 200);
+    for (method, path) in [
+        (Method::POST, "/licenses".to_owned()),
+        (Method::PUT, format!("/licenses/{id}")),
+        (Method::PATCH, format!("/licenses/{id}")),
+        (Method::DELETE, format!("/licenses/{id}")),
+    ] {
+        let refused = app
+            .anonymous(method, &path)
+            .header("Kong-Admin-Token", &token)
+            .json(&json!({"payload": signed}))
+            .send()
+            .await
+            .expect("sent");
+        kong_error(refused, 403, "read_only_token").await;
+    }
     // Nothing half-written: still the one license.
     let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -118,7 +118,7 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Response> {
     let text = payload(&headers, &body)?;
     let imported = import::import(&state, &text).await?;
@@ -136,7 +136,7 @@ async fn upsert(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Json<KongLicense>> {
     let id = license_id(&id)?;
     let text = payload(&headers, &body)?;
@@ -168,7 +168,7 @@ async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Json<KongLicense>> {
     let id = license_id(&id)?;
     if store::get_by_id(&state.db, id).await?.is_none() {
@@ -193,6 +193,31 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> AppRes
     // Kong answers 204 whether or not the license existed.
     store::delete_by_id(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The raw request body. Over `--max-body-bytes` it is 413 `payload_too_large` in the error
+/// shape (which [`super::error_shape`] turns into Kong's), not axum's plain-text rejection.
+struct KongBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for KongBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(KongBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        413,
+                        codes::PAYLOAD_TOO_LARGE,
+                        "the request body is larger than this server accepts",
+                    )
+                } else {
+                    ApiError::bad_request(codes::MALFORMED_JSON, rejection.body_text())
+                }
+            })
+    }
 }
 
 fn license_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -14,6 +14,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use license_shared::ApiError;
+use license_shared::http::method_not_allowed;
 use serde_json::json;
 
 use super::AppState;
@@ -25,6 +26,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(licenses::router())
         .merge(report::router())
+        // Set on these routes themselves (the app's default would replace an unset one after
+        // `error_shape` is layered on), so a wrong method is a 405 in Kong's shape too.
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// Middleware: rewrites our `{status, code, message}` errors into Kong's `{message, name}`.
