@@ -696,3 +696,94 @@ async fn a_native_change_replaces_an_imported_document_with_ours() {
         imported.as_str()
     );
 }
+
+/// `curl -u pixelandtonic:<token>` on Craft's API, decoded as JSON with its status checked.
+async fn craft_json(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .anonymous(method, path)
+        .basic_auth("pixelandtonic", Some(integration_tests::app::ADMIN_TOKEN));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn craft_and_kong_see_the_same_licenses() {
+    let (app, issuer) = app_with_issuer().await;
+    app.create_product("commerce").await;
+
+    // Created through Craft, shown by Kong as a document the cluster signed.
+    let (status, created) = craft_json(
+        &app,
+        Method::POST,
+        "/v1/plugin-licenses",
+        Some(
+            json!({"plugin": "commerce", "edition": "pro", "email": "brandon@pixelandtonic.com",
+                    "expirable": true, "expiresOn": "2040-02-29"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let craft = &created["license"];
+    let uid = craft["uid"].as_str().expect("uid");
+    let view = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{uid}"), None).await,
+        200,
+    )
+    .await;
+    assert_kong_view(&view);
+    let verified = document::verify_with_jwks(
+        view["payload"].as_str().expect("payload"),
+        &jwks(&app).await,
+    )
+    .expect("signed by the cluster");
+    let payload = verified.payload;
+    assert_eq!(payload["license_key"], craft["key"]);
+    assert_eq!(payload["product"], "commerce");
+    assert_eq!(payload["customer_email"], "brandon@pixelandtonic.com");
+    assert_eq!(payload["edition"], "pro");
+    assert_eq!(payload["license_expiration_date"], "2040-02-29");
+
+    // Imported through Kong, shown by Craft.
+    let imported = document::sign(seed_payload("2030-01-01"), &issuer);
+    let posted = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": imported})),
+    );
+    let posted = json_of(posted.await, 201).await;
+    // Kong's key is not in our format: the license got one of ours, which Craft addresses.
+    let native: Value = app.get_json("/api/licenses").await;
+    let key = native
+        .as_array()
+        .and_then(|all| all.iter().find(|l| l["id"] == posted["id"]))
+        .and_then(|l| l["licenseKey"].as_str())
+        .expect("the imported license")
+        .to_owned();
+    let (status, shown) = craft_json(
+        &app,
+        Method::GET,
+        &format!("/v1/plugin-licenses/{key}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    let license = &shown["license"];
+    assert_eq!(license["key"], key);
+    assert_eq!(license["uid"], posted["id"]);
+    assert_eq!(license["plugin"], "konnect-enterprise");
+    assert_eq!(license["expirable"], true);
+    assert_eq!(license["expiresOn"], "2030-01-01T23:59:59+00:00");
+    assert!(license["pluginId"].is_i64(), "{license}");
+    let (_, listed) = craft_json(&app, Method::GET, "/v1/plugin-licenses", None).await;
+    assert_eq!(listed["total"], 2);
+}
