@@ -258,6 +258,13 @@ async fn bad_requests_get_kong_errors() {
         "invalid_uuid",
     )
     .await;
+    // Not even UTF-8 once percent-decoded.
+    kong_error(
+        kong(&app, Method::GET, "/licenses/%FF", None).await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
     kong_error(
         kong(&app, Method::POST, "/licenses", Some(json!({}))).await,
         400,
