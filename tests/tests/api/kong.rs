@@ -662,9 +662,25 @@ async fn a_native_change_replaces_an_imported_document_with_ours() {
         "the issuer's document is not signed by the cluster"
     );
 
-    // Revoked through the native API.
+    // Notes are in no document: changing them keeps the issuer's.
     let native: Value = app.get_json("/api/licenses").await;
     let key = native[0]["licenseKey"].as_str().expect("key").to_owned();
+    let noted = app
+        .call_with(
+            Method::PUT,
+            &format!("/api/licenses/{key}"),
+            &json!({"notes": "renewal call booked", "privateNotes": "discount 10%"}),
+        )
+        .await;
+    assert_eq!(noted.status(), 200);
+    let shown = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(shown["payload"], imported.as_str());
+
+    // Revoked through the native API.
     let revoked = app
         .call_with(
             Method::PUT,
