@@ -433,6 +433,18 @@ async fn every_reachable_error_has_its_licensespring_code() {
         raw.json::<Value>().await.expect("json")["code"],
         "invalid_json"
     );
+    // A body over the data plane's --max-body-bytes (16 KiB by default).
+    let mut oversize = fx.params(&key, "hw-1");
+    oversize["hostname"] = json!("x".repeat(32 * 1024));
+    let too_large = call(Method::POST, "activate_license", oversize).await;
+    assert_eq!(
+        (too_large.status, too_large.json()),
+        (
+            413,
+            json!({"status": 413, "code": "payload_too_large",
+                   "message": "the request body is larger than this server accepts"})
+        )
+    );
 
     // Authentication.
     let now = httpdate::fmt_http_date(std::time::SystemTime::now());
