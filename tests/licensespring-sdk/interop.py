@@ -117,11 +117,15 @@ def main():
     assert activated["license_enabled"] and activated["license_active"], activated
     assert activated["product_details"]["short_code"] == PRODUCT, activated
     check_schema(activated)
+    # LicenseSpring's numeric ids are numbers, as the seed's schema says (not nulls).
+    assert isinstance(activated["device_id"], int), activated
+    assert isinstance(activated["product_details"]["product_id"], int), activated
     checks += 1
 
     checked = sdk.check_license(product=PRODUCT, license_key=LICENSE_KEY, hardware_id="sdk-device-1")
     assert checked["license_key"] == LICENSE_KEY and not checked["is_expired"], checked
     check_schema(checked)
+    assert checked["device_id"] == activated["device_id"], checked
     checks += 1
 
     # Over the limit (maxActivations 1).

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -101,8 +102,21 @@ async fn list(
     }))
 }
 
-async fn show(State(state): State<AppState>, Path(key): Path<String>) -> AppResult<Json<One>> {
-    let key = fields::license_key(&key)?;
+async fn show(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> AppResult<Json<One>> {
+    // A segment that is not UTF-8 once percent-decoded is no key either (not axum's plain text).
+    let key = match key {
+        Ok(Path(key)) => fields::license_key(&key)?,
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                codes::INVALID_LICENSE_KEY,
+                "the license key in the path is not valid UTF-8",
+            )
+            .into());
+        }
+    };
     let record = store::get_by_key(&state.db, &key).await?.ok_or_else(|| {
         ApiError::not_found(
             codes::LICENSE_NOT_FOUND,

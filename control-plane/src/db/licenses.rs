@@ -446,6 +446,10 @@ fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: LicenseFilter) {
     }
 }
 
+/// Applies `changes` to the license with this key. When they change a fact a document states
+/// (anything but the notes), the facts are now ours, not an issuer's: any imported document is
+/// dropped, so Kong's `/licenses` serves the document this control plane signs from the new
+/// facts instead of the issuer's stale one.
 pub async fn update(
     pool: &PgPool,
     key: &LicenseKey,
@@ -458,11 +462,15 @@ pub async fn update(
     let current = fetch_by_id(&mut *tx, id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
+    let before = current.license.clone();
     let fields = changes.apply(current);
+    let drop_imported = changes_document_facts(&before, &fields);
     sqlx::query(
         "UPDATE licenses SET edition = $2, status = $3, license_type = $4, max_activations = $5, \
          features = $6, starts_at = $7, expires_at = $8, notes = $9, private_notes = $10, \
-         metadata = $11, updated_at = now() WHERE id = $1",
+         metadata = $11, \
+         imported_document = CASE WHEN $12 THEN NULL ELSE imported_document END, \
+         updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(&fields.edition)
@@ -475,12 +483,26 @@ pub async fn update(
     .bind(&fields.notes)
     .bind(&fields.private_notes)
     .bind(&fields.metadata)
+    .bind(drop_imported)
     .execute(&mut *tx)
     .await?;
     revision::stamp(&mut tx, Entity::License, id).await?;
     let record = fetch_by_id(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(record)
+}
+
+/// Whether `fields` change a fact of `license` that a license document states: everything
+/// but the notes (metadata included, where an imported Kong payload keeps its other fields).
+fn changes_document_facts(license: &License, fields: &LicenseFields) -> bool {
+    license.edition != fields.edition
+        || license.status != fields.status
+        || license.license_type != fields.license_type
+        || license.max_activations != fields.max_activations
+        || license.features.to_map() != fields.features
+        || license.starts_at != fields.starts_at
+        || license.expires_at != fields.expires_at
+        || license.metadata.to_value() != fields.metadata
 }
 
 /// Deletes a license and its activations. Returns whether it existed.

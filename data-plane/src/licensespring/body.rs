@@ -6,6 +6,10 @@
 //! Fields our model has no counterpart for (floating, borrowing, overages, maintenance,
 //! installation files, transfers) carry LicenseSpring's "off" value: `false`, `0`, `""` or
 //! `null`, so clients take the feature as not in use.
+//!
+//! LicenseSpring's numeric ids that the replicated model has no number for (the device, the
+//! product, the user, each feature) are [`stable_number`]s: 31 bits of a SHA-256 of the UUIDs
+//! or names they stand for, the same on every data plane and across restarts.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -41,7 +45,7 @@ struct LicenseBody<'a> {
     borrowed_until: Option<String>,
     can_borrow: bool,
     channel: &'static str,
-    device_id: Option<i64>,
+    device_id: u32,
     enable_maintenance_period: bool,
     environment: &'a str,
     eula_link: &'static str,
@@ -142,7 +146,7 @@ struct CustomerBody<'a> {
 
 #[derive(Serialize)]
 struct ProductDetails<'a> {
-    product_id: Option<i64>,
+    product_id: u32,
     product_name: &'a str,
     short_code: &'a str,
     authorization_method: &'static str,
@@ -151,7 +155,7 @@ struct ProductDetails<'a> {
 
 #[derive(Serialize)]
 struct User<'a> {
-    id: Option<i64>,
+    id: u32,
     email: &'a str,
     first_name: &'a str,
     last_name: &'a str,
@@ -204,7 +208,7 @@ pub fn license_body(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Vec<u8> {
         borrowed_until: None,
         can_borrow: false,
         channel: "",
-        device_id: None,
+        device_id: device_number(license, facts.hardware_id),
         enable_maintenance_period: false,
         environment: facts.environment.unwrap_or_default(),
         eula_link: "",
@@ -268,7 +272,7 @@ pub fn license_body(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Vec<u8> {
             metadata: customer.map_or(&NO_METADATA, |c| &c.metadata),
         },
         product_details: ProductDetails {
-            product_id: None,
+            product_id: stable_number(&[facts.product.id.as_bytes()]),
             product_name: &facts.product.name,
             short_code: &facts.product.code,
             authorization_method: facts.product.authorization_method.as_str(),
@@ -277,7 +281,7 @@ pub fn license_body(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Vec<u8> {
         metadata: &license.metadata,
         license_key: (!user_based).then_some(key_text.clone()),
         user: user_based.then(|| User {
-            id: None,
+            id: stable_number(&[license.customer_id.as_bytes()]),
             email,
             first_name: customer
                 .and_then(|c| c.first_name.as_deref())
@@ -323,9 +327,29 @@ fn features(features: &Map<String, Value>, expires_at: Option<DateTime<Utc>>) ->
         .collect()
 }
 
-/// A stable numeric id for a feature code (the first 31 bits of its SHA-256).
+/// A stable numeric id for a feature code.
 fn feature_id(code: &str) -> u32 {
-    let digest = Sha256::digest(code.as_bytes());
+    stable_number(&[code.as_bytes()])
+}
+
+/// LicenseSpring's `device_id`: a device is a hardware id on one license.
+fn device_number(license: &License, hardware_id: &str) -> u32 {
+    stable_number(&[license.id.as_bytes(), hardware_id.as_bytes()])
+}
+
+/// A stable number for what the data plane knows only by UUIDs or names: the first 31 bits of
+/// the SHA-256 of `parts` (separated by a NUL byte), so it fits any client's integer type.
+/// Distinct things may collide (one pair in about 46 000); these ids are labels for clients,
+/// never used to look anything up here.
+fn stable_number(parts: &[&[u8]]) -> u32 {
+    let mut hasher = Sha256::new();
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            hasher.update([0]);
+        }
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) >> 1
 }
 
@@ -363,4 +387,119 @@ pub fn signed_response(body: Vec<u8>, key: &ClusterKey) -> Response {
         headers.insert(SIGNATURE_KID_HEADER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use license_shared::signing::{ClusterKey, generate_key, verify_base64};
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::tests::{customer, product, realistic_license};
+
+    fn key() -> ClusterKey {
+        ClusterKey::new(Uuid::new_v4(), generate_key(), true, 1)
+    }
+
+    fn body_of(facts: &LicenseFacts<'_>, key: &ClusterKey) -> Value {
+        serde_json::from_slice(&license_body(facts, key)).expect("JSON")
+    }
+
+    #[test]
+    fn license_signature_signs_the_documented_message() {
+        let key = key();
+        let product = product(1, "desk");
+        let customer = customer(1);
+        let mut license = realistic_license(1, product.id, customer.id);
+        license.expires_at = Some(Utc.with_ymd_and_hms(2031, 1, 2, 3, 4, 5).unwrap());
+        let facts = LicenseFacts {
+            license: &license,
+            product: &product,
+            customer: Some(&customer),
+            hardware_id: "Device-A",
+            environment: None,
+            now: Utc::now(),
+        };
+        let body = body_of(&facts, &key);
+        assert_eq!(body["validity_period"], "2031-01-02T03:04:05.000Z");
+        // `lowercase(hardware_id#license_key#validity_period)`, as LicenseSpring's v1
+        // signature, with Ed25519.
+        let message = format!("device-a#{}#2031-01-02t03:04:05.000z", license.key).to_lowercase();
+        let signature = body["license_signature"].as_str().expect("a signature");
+        let public = key.key.verifying_key();
+        assert!(verify_base64(&public, message.as_bytes(), signature).is_ok());
+        // Bound to the device and to the key.
+        let other_device =
+            format!("device-b#{}#2031-01-02t03:04:05.000z", license.key).to_lowercase();
+        assert!(verify_base64(&public, other_device.as_bytes(), signature).is_err());
+
+        // User-based products sign the username (the customer's email) instead of the key; a
+        // license without an expiry signs an empty validity period.
+        let mut by_user = product.clone();
+        by_user.authorization_method = AuthorizationMethod::User;
+        let perpetual = License {
+            expires_at: None,
+            ..license.clone()
+        };
+        let facts = LicenseFacts {
+            product: &by_user,
+            license: &perpetual,
+            ..facts
+        };
+        let body = body_of(&facts, &key);
+        let message = format!("device-a#{}#", customer.email).to_lowercase();
+        let signature = body["license_signature"].as_str().expect("a signature");
+        assert!(verify_base64(&public, message.as_bytes(), signature).is_ok());
+    }
+
+    #[test]
+    fn numeric_ids_are_numbers_stable_for_what_they_stand_for() {
+        let key = key();
+        let mut product = product(1, "desk");
+        product.authorization_method = AuthorizationMethod::User;
+        let customer = customer(1);
+        let license = realistic_license(1, product.id, customer.id);
+        let facts = |hardware_id| LicenseFacts {
+            license: &license,
+            product: &product,
+            customer: Some(&customer),
+            hardware_id,
+            environment: None,
+            now: Utc::now(),
+        };
+        let a = body_of(&facts("device-a"), &key);
+        let again = body_of(&facts("device-a"), &key);
+        let b = body_of(&facts("device-b"), &key);
+        for field in ["device_id", "id"] {
+            assert!(a[field].is_u64(), "{field}: {}", a[field]);
+        }
+        assert!(a["product_details"]["product_id"].is_u64());
+        assert!(a["user"]["id"].is_u64());
+        assert_eq!(a["id"], license.number);
+        assert_eq!(a["device_id"], again["device_id"]);
+        assert_ne!(a["device_id"], b["device_id"], "one id per device");
+        assert_eq!(a["product_details"], again["product_details"]);
+        assert_eq!(
+            a["user"]["id"], b["user"]["id"],
+            "the user, whatever the device"
+        );
+        let features = a["product_features"].as_array().expect("features");
+        assert!(!features.is_empty());
+        for feature in features {
+            assert!(feature["id"].is_u64(), "{feature}");
+            assert!(
+                feature["id"].as_u64().is_some_and(|id| id <= 0x7fff_ffff),
+                "fits a signed 32-bit integer: {feature}"
+            );
+        }
+    }
+
+    #[test]
+    fn stable_numbers_fit_31_bits_and_separate_their_parts() {
+        assert_eq!(stable_number(&[b"pro"]), feature_id("pro"));
+        assert!(stable_number(&[b"anything"]) <= 0x7fff_ffff);
+        assert_ne!(stable_number(&[b"ab", b"c"]), stable_number(&[b"a", b"bc"]));
+    }
 }

@@ -1,6 +1,7 @@
 //! LicenseSpring's error codes (seed 002 and LicenseSpring's error list), in the shared
 //! `{status, code, message}` shape, and how our own verdicts map onto them. LicenseSpring
-//! answers every client error with 400, authentication failures included.
+//! answers every client error with 400, authentication failures included; only a body over
+//! the data plane's `--max-body-bytes` is 413.
 
 use license_shared::{ApiError, Denial, codes as native};
 
@@ -24,6 +25,8 @@ pub const DEVICE_NOT_FOUND: &str = "device_not_found";
 pub const LICENSE_ACTIVATED_MAX_TIMES: &str = "license_activated_max_times";
 /// Not LicenseSpring's: the data plane has not yet received the cluster's signing key.
 pub const SIGNING_KEY_UNAVAILABLE: &str = "signing_key_unavailable";
+/// Not LicenseSpring's (413): a request body over the data plane's `--max-body-bytes`.
+pub const PAYLOAD_TOO_LARGE: &str = native::PAYLOAD_TOO_LARGE;
 
 /// A LicenseSpring client error (always 400).
 pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {

@@ -16,8 +16,8 @@ use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -87,7 +87,7 @@ async fn check_license(
 async fn activate_license(
     State(state): State<PublicState>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
     let request = {
@@ -163,7 +163,7 @@ async fn activate_license(
 async fn deactivate_license(
     State(state): State<PublicState>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     let (key, params) = {
         let snapshot = state.store.load();
@@ -185,6 +185,31 @@ async fn deactivate_license(
         "times_activated": times_activated,
     }))
     .into_response())
+}
+
+/// The raw request body. Over `--max-body-bytes` it is 413 `payload_too_large` in
+/// LicenseSpring's `{status, code, message}`, not axum's plain-text rejection.
+struct RequestBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RequestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RequestBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        413,
+                        errors::PAYLOAD_TOO_LARGE,
+                        "the request body is larger than this server accepts",
+                    )
+                } else {
+                    bad_request(errors::INVALID_JSON, rejection.body_text())
+                }
+            })
+    }
 }
 
 /// The key that signs answers; without one (never synced) nothing can be answered signed.

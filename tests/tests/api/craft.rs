@@ -224,6 +224,11 @@ async fn bad_requests_are_refused_precisely() {
     .await
     .expect("sent");
     assert_error(malformed, 400, "invalid_license_key").await;
+    let not_utf8 = craft(&app, Method::GET, "/v1/plugin-licenses/%FF")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(not_utf8, 400, "invalid_license_key").await;
     let anonymous = app
         .anonymous(Method::GET, "/v1/plugin-licenses")
         .send()

@@ -258,6 +258,13 @@ async fn bad_requests_get_kong_errors() {
         "invalid_uuid",
     )
     .await;
+    // Not even UTF-8 once percent-decoded.
+    kong_error(
+        kong(&app, Method::GET, "/licenses/%FF", None).await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
     kong_error(
         kong(&app, Method::POST, "/licenses", Some(json!({}))).await,
         400,
@@ -343,6 +350,88 @@ async fn bad_requests_get_kong_errors() {
         .await
         .expect("sent");
     kong_error(wrong, 401, "invalid_token").await;
+    // Routes and methods: the collection is not replaced as a whole; DELETE of an unknown id
+    // is Kong's 204; PATCH still wants a UUID.
+    kong_error(
+        kong(
+            &app,
+            Method::PUT,
+            "/licenses",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let unknown = kong(
+        &app,
+        Method::DELETE,
+        "/licenses/30b4edb7-0847-4f65-af90-efbed8b0161f",
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status(), 204);
+    kong_error(
+        kong(
+            &app,
+            Method::PATCH,
+            "/licenses/not-a-uuid",
+            Some(json!({"payload": signed})),
+        )
+        .await,
+        400,
+        "invalid_uuid",
+    )
+    .await;
+    // A body over --max-body-bytes (64 KiB by default).
+    let oversize = "x".repeat(100 * 1024);
+    kong_error(
+        kong(
+            &app,
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": oversize})),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    // A read-only token reads Kong's licenses but writes none of them.
+    let token = app
+        .call_with(
+            Method::POST,
+            "/api/tokens",
+            &json!({ "name": "dashboard", "readOnly": true }),
+        )
+        .await;
+    let token = json_of(token, 201).await["token"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    let read = app
+        .anonymous(Method::GET, &format!("/licenses/{id}"))
+        .header("Kong-Admin-Token", &token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(read.status(), 200);
+    for (method, path) in [
+        (Method::POST, "/licenses".to_owned()),
+        (Method::PUT, format!("/licenses/{id}")),
+        (Method::PATCH, format!("/licenses/{id}")),
+        (Method::DELETE, format!("/licenses/{id}")),
+    ] {
+        let refused = app
+            .anonymous(method, &path)
+            .header("Kong-Admin-Token", &token)
+            .json(&json!({"payload": signed}))
+            .send()
+            .await
+            .expect("sent");
+        kong_error(refused, 403, "read_only_token").await;
+    }
     // Nothing half-written: still the one license.
     let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
@@ -552,4 +641,172 @@ async fn payloads_come_as_json_or_as_a_form_field() {
     )
     .await;
     kong_error(no_field, 400, "missing_field").await;
+}
+
+#[tokio::test]
+async fn a_native_change_replaces_an_imported_document_with_ours() {
+    let (app, issuer) = app_with_issuer().await;
+    let imported = document::sign(seed_payload("2030-01-01"), &issuer);
+    let created = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": imported})),
+    );
+    let created = json_of(created.await, 201).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["payload"], imported.as_str());
+    let jwks = jwks(&app).await;
+    assert!(
+        document::verify_with_jwks(&imported, &jwks).is_err(),
+        "the issuer's document is not signed by the cluster"
+    );
+
+    // Notes are in no document: changing them keeps the issuer's.
+    let native: Value = app.get_json("/api/licenses").await;
+    let key = native[0]["licenseKey"].as_str().expect("key").to_owned();
+    let noted = app
+        .call_with(
+            Method::PUT,
+            &format!("/api/licenses/{key}"),
+            &json!({"notes": "renewal call booked", "privateNotes": "discount 10%"}),
+        )
+        .await;
+    assert_eq!(noted.status(), 200);
+    let shown = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(shown["payload"], imported.as_str());
+
+    // Revoked through the native API.
+    let revoked = app
+        .call_with(
+            Method::PUT,
+            &format!("/api/licenses/{key}"),
+            &json!({"status": "revoked"}),
+        )
+        .await;
+    assert_eq!(json_of(revoked, 200).await["status"], "revoked");
+
+    // Kong now serves the cluster's document with the new facts, not the issuer's stale one.
+    let shown = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{id}"), None).await,
+        200,
+    )
+    .await;
+    let text = shown["payload"].as_str().expect("payload");
+    assert_ne!(text, imported.as_str());
+    let verified = document::verify_with_jwks(text, &jwks).expect("signed by the cluster");
+    assert_eq!(verified.payload["status"], "revoked");
+    assert_eq!(verified.payload["license_id"], id.as_str());
+    assert_eq!(verified.payload["license_key"], key.as_str());
+    assert_eq!(verified.payload["license_expiration_date"], "2030-01-01");
+    assert_eq!(verified.payload["customer"], "Example Company, Inc");
+    let listed = json_of(kong(&app, Method::GET, "/licenses", None).await, 200).await;
+    assert_eq!(listed["data"][0]["payload"], text);
+
+    // A new Kong import is the issuer's word again, served verbatim.
+    let reimported = kong(
+        &app,
+        Method::PUT,
+        &format!("/licenses/{id}"),
+        Some(json!({"payload": imported})),
+    );
+    assert_eq!(
+        json_of(reimported.await, 200).await["payload"],
+        imported.as_str()
+    );
+}
+
+/// `curl -u pixelandtonic:<token>` on Craft's API, decoded as JSON with its status checked.
+async fn craft_json(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .anonymous(method, path)
+        .basic_auth("pixelandtonic", Some(integration_tests::app::ADMIN_TOKEN));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn craft_and_kong_see_the_same_licenses() {
+    let (app, issuer) = app_with_issuer().await;
+    app.create_product("commerce").await;
+
+    // Created through Craft, shown by Kong as a document the cluster signed.
+    let (status, created) = craft_json(
+        &app,
+        Method::POST,
+        "/v1/plugin-licenses",
+        Some(
+            json!({"plugin": "commerce", "edition": "pro", "email": "brandon@pixelandtonic.com",
+                    "expirable": true, "expiresOn": "2040-02-29"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let craft = &created["license"];
+    let uid = craft["uid"].as_str().expect("uid");
+    let view = json_of(
+        kong(&app, Method::GET, &format!("/licenses/{uid}"), None).await,
+        200,
+    )
+    .await;
+    assert_kong_view(&view);
+    let verified = document::verify_with_jwks(
+        view["payload"].as_str().expect("payload"),
+        &jwks(&app).await,
+    )
+    .expect("signed by the cluster");
+    let payload = verified.payload;
+    assert_eq!(payload["license_key"], craft["key"]);
+    assert_eq!(payload["product"], "commerce");
+    assert_eq!(payload["customer_email"], "brandon@pixelandtonic.com");
+    assert_eq!(payload["edition"], "pro");
+    assert_eq!(payload["license_expiration_date"], "2040-02-29");
+
+    // Imported through Kong, shown by Craft.
+    let imported = document::sign(seed_payload("2030-01-01"), &issuer);
+    let posted = kong(
+        &app,
+        Method::POST,
+        "/licenses",
+        Some(json!({"payload": imported})),
+    );
+    let posted = json_of(posted.await, 201).await;
+    // Kong's key is not in our format: the license got one of ours, which Craft addresses.
+    let native: Value = app.get_json("/api/licenses").await;
+    let key = native
+        .as_array()
+        .and_then(|all| all.iter().find(|l| l["id"] == posted["id"]))
+        .and_then(|l| l["licenseKey"].as_str())
+        .expect("the imported license")
+        .to_owned();
+    let (status, shown) = craft_json(
+        &app,
+        Method::GET,
+        &format!("/v1/plugin-licenses/{key}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    let license = &shown["license"];
+    assert_eq!(license["key"], key);
+    assert_eq!(license["uid"], posted["id"]);
+    assert_eq!(license["plugin"], "konnect-enterprise");
+    assert_eq!(license["expirable"], true);
+    assert_eq!(license["expiresOn"], "2030-01-01T23:59:59+00:00");
+    assert!(license["pluginId"].is_i64(), "{license}");
+    let (_, listed) = craft_json(&app, Method::GET, "/v1/plugin-licenses", None).await;
+    assert_eq!(listed["total"], 2);
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use integration_tests::cluster::{ControlPlane, DataPlaneProcess, TestCluster};
 use integration_tests::licensespring::{LsClient, auth_headers};
 use integration_tests::process::wait_for;
@@ -209,10 +211,33 @@ async fn activate_check_and_deactivate_answer_signed_license_bodies() {
         .collect();
     assert_eq!(features, ["pro", "seats"], "false flags are not features");
     assert_eq!(body["custom_fields"][0]["name"], "tier");
+    // LicenseSpring's numeric ids are numbers (seed 002), not nulls.
+    assert!(body["device_id"].is_u64(), "{body}");
+    assert!(body["product_details"]["product_id"].is_u64(), "{body}");
+    assert!(body["company"]["id"].is_i64(), "{body}");
+    // `license_signature` signs LicenseSpring's v1 message,
+    // lowercase(hardware_id#license_key#validity_period), with the cluster's key.
+    let license_signature = body["license_signature"].as_str().expect("a signature");
+    assert_eq!(license_signature.len(), 88);
+    let message = format!(
+        "hw-1#{key}#{}",
+        body["validity_period"].as_str().unwrap_or_default()
+    )
+    .to_lowercase();
     assert!(
-        body["license_signature"]
-            .as_str()
-            .is_some_and(|s| s.len() == 88)
+        jwks.verify(
+            activated.kid.as_deref(),
+            message.as_bytes(),
+            license_signature
+        )
+        .is_ok(),
+        "license_signature verifies against {message:?}"
+    );
+    let other_device = format!("hw-2#{key}#").to_lowercase();
+    assert!(
+        jwks.verify(None, other_device.as_bytes(), license_signature)
+            .is_err(),
+        "bound to the device"
     );
 
     // Tampering with one byte breaks the signature.
@@ -228,6 +253,11 @@ async fn activate_check_and_deactivate_answer_signed_license_bodies() {
     assert_eq!(checked.status, 200);
     assert!(checked.signature_verifies(&jwks));
     assert_eq!(checked.json()["license_key"], key.as_str());
+    assert_eq!(
+        checked.json()["device_id"],
+        body["device_id"],
+        "the same device, the same id"
+    );
     // Activating the same device again is idempotent.
     let again = fx
         .client
@@ -403,6 +433,18 @@ async fn every_reachable_error_has_its_licensespring_code() {
         raw.json::<Value>().await.expect("json")["code"],
         "invalid_json"
     );
+    // A body over the data plane's --max-body-bytes (16 KiB by default).
+    let mut oversize = fx.params(&key, "hw-1");
+    oversize["hostname"] = json!("x".repeat(32 * 1024));
+    let too_large = call(Method::POST, "activate_license", oversize).await;
+    assert_eq!(
+        (too_large.status, too_large.json()),
+        (
+            413,
+            json!({"status": 413, "code": "payload_too_large",
+                   "message": "the request body is larger than this server accepts"})
+        )
+    );
 
     // Authentication.
     let now = httpdate::fmt_http_date(std::time::SystemTime::now());
@@ -416,8 +458,51 @@ async fn every_reachable_error_has_its_licensespring_code() {
                 .await
         }
     };
-    let [date, _] = auth_headers(&fx.client.api_key, &fx.client.shared_key, &now);
+    let [date, authorization] = auth_headers(&fx.client.api_key, &fx.client.shared_key, &now);
     expect(with(vec![date.clone()]).await, "missing_headers");
+    expect(with(vec![authorization]).await, "missing_headers");
+    // A Date that is no date, even when correctly signed.
+    expect(
+        with(auth_headers(&fx.client.api_key, &fx.client.shared_key, "yesterday").to_vec()).await,
+        "authorization_invalid_headers",
+    );
+    let authorization_with = |algorithm: &str, signature: &str| {
+        (
+            "Authorization".to_owned(),
+            format!(
+                "algorithm=\"{algorithm}\",headers=\"date\",signature=\"{signature}\",apiKey=\"{}\"",
+                fx.client.api_key
+            ),
+        )
+    };
+    expect(
+        with(vec![
+            date.clone(),
+            authorization_with("hmac-sha256", "not base64!"),
+        ])
+        .await,
+        "authorization_invalid_headers",
+    );
+    let good_signature = STANDARD.encode([0_u8; 32]);
+    expect(
+        with(vec![
+            date.clone(),
+            authorization_with("rsa-sha256", &good_signature),
+        ])
+        .await,
+        "hmac_required",
+    );
+    expect(
+        with(vec![
+            date.clone(),
+            (
+                "Authorization".into(),
+                "Bearer an-oauth-access-token".into(),
+            ),
+        ])
+        .await,
+        "hmac_required",
+    );
     let bad_shared = auth_headers(&fx.client.api_key, "not-the-shared-key", &now).to_vec();
     expect(with(bad_shared).await, "signature_mismatch");
     let unknown_api_key = auth_headers(
@@ -474,6 +559,26 @@ async fn every_reachable_error_has_its_licensespring_code() {
             .await,
         "api_key_product_not_allowed",
     );
+    // This product's key, asked for as the other product (which the credential may use).
+    expect(
+        foreign
+            .call(
+                Method::GET,
+                "check_license",
+                &json!({"product": other, "license_key": key, "hardware_id": "hw-1"}),
+            )
+            .await,
+        "license_not_found",
+    );
+    expect(
+        call(
+            Method::POST,
+            "deactivate_license",
+            fx.params("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "hw-1"),
+        )
+        .await,
+        "license_not_found",
+    );
 
     // License states.
     let suspended = fx.license(json!({"status": "suspended"})).await;
@@ -482,6 +587,52 @@ async fn every_reachable_error_has_its_licensespring_code() {
             Method::POST,
             "activate_license",
             fx.params(&suspended, "hw-1"),
+        )
+        .await,
+        "license_not_enabled",
+    );
+    expect(
+        call(Method::GET, "check_license", fx.params(&suspended, "hw-1")).await,
+        "license_not_enabled",
+    );
+    // A device holding a seat loses the license when it is revoked.
+    let revoked = fx.license(json!({})).await;
+    let held = call(
+        Method::POST,
+        "activate_license",
+        fx.params(&revoked, "hw-1"),
+    )
+    .await;
+    assert_eq!(held.status, 200);
+    let response = fx
+        .cluster
+        .admin(&fx.cp, Method::PUT, &format!("/api/licenses/{revoked}"))
+        .json(&json!({"status": "revoked"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    wait_for(
+        "the revocation on the data plane",
+        Duration::from_secs(10),
+        || async {
+            call(Method::GET, "check_license", fx.params(&revoked, "hw-1"))
+                .await
+                .code()
+                == "license_not_enabled"
+        },
+    )
+    .await
+    .expect("revoked license refused");
+    expect(
+        call(Method::GET, "check_license", fx.params(&revoked, "hw-1")).await,
+        "license_not_enabled",
+    );
+    expect(
+        call(
+            Method::POST,
+            "activate_license",
+            fx.params(&revoked, "hw-2"),
         )
         .await,
         "license_not_enabled",
@@ -596,7 +747,8 @@ async fn user_based_products_find_the_license_by_username() {
         &fx.cluster,
         &fx.cp,
         "/api/licenses",
-        json!({"productId": created["id"], "customerId": customer["id"], "maxActivations": 3}),
+        json!({"productId": created["id"], "customerId": customer["id"], "maxActivations": 3,
+               "expiresAt": "2031-01-01T00:00:00Z"}),
     )
     .await;
     let credential = post(
@@ -633,6 +785,32 @@ async fn user_based_products_find_the_license_by_username() {
     assert_eq!(body["user"]["first_name"], "Grace");
     assert_eq!(body["product_details"]["authorization_method"], "user");
     assert!(body.get("license_key").is_none());
+    assert!(body["user"]["id"].is_u64(), "{body}");
+    // User-based licenses sign the username (the customer's email) in license_signature.
+    let message = format!("hw-u#{email}#2031-01-01T00:00:00.000Z").to_lowercase();
+    assert!(
+        client
+            .jwks()
+            .await
+            .verify(
+                activated.kid.as_deref(),
+                message.as_bytes(),
+                body["license_signature"].as_str().expect("a signature"),
+            )
+            .is_ok(),
+        "license_signature verifies against {message:?}"
+    );
+    let stranger = client
+        .call(
+            Method::GET,
+            "check_license",
+            &json!({"product": product, "username": "nobody@example.com", "hardware_id": "hw-u"}),
+        )
+        .await;
+    assert_eq!(
+        (stranger.status, stranger.code()),
+        (400, "license_not_found".into())
+    );
     let missing = client
         .call(
             Method::GET,

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -106,9 +107,8 @@ async fn list(
 
 async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    LicenseId(id): LicenseId,
 ) -> AppResult<Json<KongLicense>> {
-    let id = license_id(&id)?;
     let record = store::get_by_id(&state.db, id)
         .await?
         .ok_or_else(not_found)?;
@@ -118,7 +118,7 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Response> {
     let text = payload(&headers, &body)?;
     let imported = import::import(&state, &text).await?;
@@ -134,11 +134,10 @@ async fn create(
 /// `PUT /licenses/{id}`: creates the license with this id, or replaces it.
 async fn upsert(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    LicenseId(id): LicenseId,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Json<KongLicense>> {
-    let id = license_id(&id)?;
     let text = payload(&headers, &body)?;
     let imported = import::import(&state, &text).await?;
     let record = match store::replace(
@@ -166,11 +165,10 @@ async fn upsert(
 /// `PATCH /licenses/{id}`: replaces an existing license's document.
 async fn replace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    LicenseId(id): LicenseId,
     headers: HeaderMap,
-    body: Bytes,
+    KongBody(body): KongBody,
 ) -> AppResult<Json<KongLicense>> {
-    let id = license_id(&id)?;
     if store::get_by_id(&state.db, id).await?.is_none() {
         return Err(not_found().into());
     }
@@ -188,17 +186,55 @@ async fn replace(
     Ok(Json(one(&state, record).await?))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> AppResult<StatusCode> {
-    let id = license_id(&id)?;
+async fn remove(State(state): State<AppState>, LicenseId(id): LicenseId) -> AppResult<StatusCode> {
     // Kong answers 204 whether or not the license existed.
     store::delete_by_id(&state.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn license_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request(codes::INVALID_UUID, format!("{raw:?} is not a valid UUID"))
-    })
+/// The raw request body. Over `--max-body-bytes` it is 413 `payload_too_large` in the error
+/// shape (which [`super::error_shape`] turns into Kong's), not axum's plain-text rejection.
+struct KongBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for KongBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(KongBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        413,
+                        codes::PAYLOAD_TOO_LARGE,
+                        "the request body is larger than this server accepts",
+                    )
+                } else {
+                    ApiError::bad_request(codes::MALFORMED_JSON, rejection.body_text())
+                }
+            })
+    }
+}
+
+/// The `{id}` of `/licenses/{id}`: a UUID, or 400 `invalid_uuid` (also for a segment that is
+/// not UTF-8 once percent-decoded, which axum's `Path` would answer in plain text).
+struct LicenseId(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for LicenseId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = |raw: &str| {
+            ApiError::bad_request(codes::INVALID_UUID, format!("{raw:?} is not a valid UUID"))
+        };
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid(parts.uri.path().rsplit('/').next().unwrap_or_default()))?;
+        Uuid::parse_str(&raw)
+            .map(LicenseId)
+            .map_err(|_| invalid(&raw))
+    }
 }
 
 fn not_found() -> ApiError {
