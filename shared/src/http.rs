@@ -16,21 +16,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        413,
-                        codes::PAYLOAD_TOO_LARGE,
-                        "the request body is larger than this server accepts",
-                    )
-                } else {
-                    ApiError::bad_request(codes::MALFORMED_JSON, rejection.body_text())
-                }
-            })?;
+        let body = read_body(request, state, codes::MALFORMED_JSON).await?;
         parse_json(&body).map(ApiJson)
     }
+}
+
+/// The raw request body. Over the body limit it is 413 `payload_too_large` in the error shape
+/// (the dialects turn that into theirs), not axum's plain-text rejection; a body that cannot
+/// be read is 400 with `unreadable_code`.
+pub async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    unreadable_code: &'static str,
+) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    413,
+                    codes::PAYLOAD_TOO_LARGE,
+                    "the request body is larger than this server accepts",
+                )
+            } else {
+                ApiError::bad_request(unreadable_code, rejection.body_text())
+            }
+        })
 }
 
 /// Parses a JSON document, naming the field at fault in the error.

@@ -25,8 +25,6 @@ pub const DEVICE_NOT_FOUND: &str = "device_not_found";
 pub const LICENSE_ACTIVATED_MAX_TIMES: &str = "license_activated_max_times";
 /// Not LicenseSpring's: the data plane has not yet received the cluster's signing key.
 pub const SIGNING_KEY_UNAVAILABLE: &str = "signing_key_unavailable";
-/// Not LicenseSpring's (413): a request body over the data plane's `--max-body-bytes`.
-pub const PAYLOAD_TOO_LARGE: &str = native::PAYLOAD_TOO_LARGE;
 
 /// A LicenseSpring client error (always 400).
 pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {

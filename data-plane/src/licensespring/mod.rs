@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -195,20 +195,10 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(request, state)
+        // Over the limit: 413 `payload_too_large`, in LicenseSpring's shape like every error.
+        license_shared::http::read_body(request, state, errors::INVALID_JSON)
             .await
             .map(RequestBody)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        413,
-                        errors::PAYLOAD_TOO_LARGE,
-                        "the request body is larger than this server accepts",
-                    )
-                } else {
-                    bad_request(errors::INVALID_JSON, rejection.body_text())
-                }
-            })
     }
 }
 

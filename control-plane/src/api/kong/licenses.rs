@@ -200,20 +200,9 @@ impl<S: Send + Sync> FromRequest<S> for KongBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(request, state)
+        license_shared::http::read_body(request, state, codes::MALFORMED_JSON)
             .await
             .map(KongBody)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        413,
-                        codes::PAYLOAD_TOO_LARGE,
-                        "the request body is larger than this server accepts",
-                    )
-                } else {
-                    ApiError::bad_request(codes::MALFORMED_JSON, rejection.body_text())
-                }
-            })
     }
 }
 
