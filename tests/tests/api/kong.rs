@@ -240,83 +240,101 @@ async fn bad_requests_get_kong_errors() {
         .expect("id")
         .to_owned();
 
-    kong_error(
-        kong(
-            &app,
-            Method::PUT,
-            "/licenses/not-a-uuid",
-            Some(json!({"payload": signed})),
-        )
-        .await,
-        400,
-        "invalid_uuid",
-    )
-    .await;
-    kong_error(
-        kong(&app, Method::GET, "/licenses/42", None).await,
-        400,
-        "invalid_uuid",
-    )
-    .await;
-    // Not even UTF-8 once percent-decoded.
-    kong_error(
-        kong(&app, Method::GET, "/licenses/%FF", None).await,
-        400,
-        "invalid_uuid",
-    )
-    .await;
-    kong_error(
-        kong(&app, Method::POST, "/licenses", Some(json!({}))).await,
-        400,
-        "missing_field",
-    )
-    .await;
-    kong_error(
-        kong(
-            &app,
-            Method::POST,
-            "/licenses",
-            Some(json!({"payload": "{not json"})),
-        )
-        .await,
-        400,
-        "invalid_license_document",
-    )
-    .await;
-    kong_error(
-        kong(&app, Method::POST, "/licenses", Some(json!({"payload": 5}))).await,
-        400,
-        "invalid_license_document",
-    )
-    .await;
     let tampered = signed.replace("Example Company", "Evil Company");
-    kong_error(
-        kong(
-            &app,
-            Method::PATCH,
-            &format!("/licenses/{id}"),
-            Some(json!({"payload": tampered})),
-        )
-        .await,
-        400,
-        "invalid_license_signature",
-    )
-    .await;
     let mut bad_date = seed_payload("20/07/2017");
     bad_date.insert("customer".into(), json!("Other"));
     let bad_date = document::sign(bad_date, &issuer);
-    kong_error(
-        kong(
-            &app,
+    // A body over --max-body-bytes (64 KiB by default).
+    let oversize = "x".repeat(100 * 1024);
+    let license = format!("/licenses/{id}");
+    let cases: [(Method, &str, Option<Value>, u16, &str); 14] = [
+        (
+            Method::PUT,
+            "/licenses/not-a-uuid",
+            Some(json!({"payload": signed})),
+            400,
+            "invalid_uuid",
+        ),
+        (Method::GET, "/licenses/42", None, 400, "invalid_uuid"),
+        // Not even UTF-8 once percent-decoded.
+        (Method::GET, "/licenses/%FF", None, 400, "invalid_uuid"),
+        (
+            Method::POST,
+            "/licenses",
+            Some(json!({})),
+            400,
+            "missing_field",
+        ),
+        (
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": "{not json"})),
+            400,
+            "invalid_license_document",
+        ),
+        (
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": 5})),
+            400,
+            "invalid_license_document",
+        ),
+        (
+            Method::PATCH,
+            &license,
+            Some(json!({"payload": tampered})),
+            400,
+            "invalid_license_signature",
+        ),
+        (
             Method::POST,
             "/licenses",
             Some(json!({"payload": bad_date})),
-        )
-        .await,
-        400,
-        "invalid_license_document",
-    )
-    .await;
+            400,
+            "invalid_license_document",
+        ),
+        (Method::GET, "/licenses?size=0", None, 400, "invalid_query"),
+        (
+            Method::GET,
+            "/licenses?offset=abc",
+            None,
+            400,
+            "invalid_query",
+        ),
+        // The collection is not replaced as a whole; PATCH still wants a UUID.
+        (
+            Method::PUT,
+            "/licenses",
+            Some(json!({"payload": signed})),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            Method::PATCH,
+            "/licenses/not-a-uuid",
+            Some(json!({"payload": signed})),
+            400,
+            "invalid_uuid",
+        ),
+        (
+            Method::POST,
+            "/licenses",
+            Some(json!({"payload": oversize})),
+            413,
+            "payload_too_large",
+        ),
+        // Kong answers DELETE of an unknown id with 204, but still wants a UUID.
+        (
+            Method::DELETE,
+            "/licenses/not-a-uuid",
+            None,
+            400,
+            "invalid_uuid",
+        ),
+    ];
+    for (method, path, body, status, name) in cases {
+        kong_error(kong(&app, method, path, body).await, status, name).await;
+    }
     let raw = app
         .anonymous(Method::POST, "/licenses")
         .header("Kong-Admin-Token", integration_tests::app::ADMIN_TOKEN)
@@ -325,18 +343,6 @@ async fn bad_requests_get_kong_errors() {
         .await
         .expect("sent");
     kong_error(raw, 400, "malformed_json").await;
-    kong_error(
-        kong(&app, Method::GET, "/licenses?size=0", None).await,
-        400,
-        "invalid_query",
-    )
-    .await;
-    kong_error(
-        kong(&app, Method::GET, "/licenses?offset=abc", None).await,
-        400,
-        "invalid_query",
-    )
-    .await;
     let anonymous = app
         .anonymous(Method::GET, "/licenses")
         .send()
@@ -350,20 +356,6 @@ async fn bad_requests_get_kong_errors() {
         .await
         .expect("sent");
     kong_error(wrong, 401, "invalid_token").await;
-    // Routes and methods: the collection is not replaced as a whole; DELETE of an unknown id
-    // is Kong's 204; PATCH still wants a UUID.
-    kong_error(
-        kong(
-            &app,
-            Method::PUT,
-            "/licenses",
-            Some(json!({"payload": signed})),
-        )
-        .await,
-        405,
-        "method_not_allowed",
-    )
-    .await;
     let unknown = kong(
         &app,
         Method::DELETE,
@@ -372,32 +364,6 @@ async fn bad_requests_get_kong_errors() {
     )
     .await;
     assert_eq!(unknown.status(), 204);
-    kong_error(
-        kong(
-            &app,
-            Method::PATCH,
-            "/licenses/not-a-uuid",
-            Some(json!({"payload": signed})),
-        )
-        .await,
-        400,
-        "invalid_uuid",
-    )
-    .await;
-    // A body over --max-body-bytes (64 KiB by default).
-    let oversize = "x".repeat(100 * 1024);
-    kong_error(
-        kong(
-            &app,
-            Method::POST,
-            "/licenses",
-            Some(json!({"payload": oversize})),
-        )
-        .await,
-        413,
-        "payload_too_large",
-    )
-    .await;
     // A read-only token reads Kong's licenses but writes none of them.
     let token = app
         .call_with(
