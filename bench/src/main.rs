@@ -63,6 +63,10 @@ struct Args {
     /// the summaries go to the details, the reports to the run directory).
     #[arg(long)]
     profile: bool,
+    /// Measure only the million-license figures (sync, memory, resume, store apply): the
+    /// serving figures are left out of the table.
+    #[arg(long)]
+    only_million: bool,
 }
 
 /// The cargo target directory (the runner lives in `<target>/release`).
@@ -93,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         activations: args.activations.max(1),
         work_dir,
         profile: args.profile && bench::profile::available(),
+        only_million: args.only_million,
     };
 
     let mut report = Report::default();

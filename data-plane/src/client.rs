@@ -24,7 +24,8 @@ use uuid::Uuid;
 
 use crate::cache::CacheWriter;
 use crate::link::Link;
-use crate::store::{SnapshotBuilder, Store};
+use crate::snapshot_intake::{IntakeError, SnapshotIntake};
+use crate::store::Store;
 
 /// Longest time for connecting, the TLS handshake and the websocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +70,8 @@ enum LinkError {
     Connection(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("the control plane has been silent for {0:?}")]
     Silent(Duration),
+    #[error("building the snapshot failed: {0}")]
+    Snapshot(#[from] IntakeError),
 }
 
 /// Keeps the data plane connected and in sync until `stopped` fires.
@@ -162,9 +165,9 @@ async fn session(
     link.connections.fetch_add(1, Ordering::Relaxed);
     link.set_connected(true);
 
-    let mut snapshot: Option<SnapshotBuilder> = None;
+    let mut snapshot: Option<SnapshotIntake> = None;
     // Where a snapshot's time goes on this side, for the log.
-    let (mut snapshot_decoding, mut snapshot_applying) = (Duration::ZERO, Duration::ZERO);
+    let mut snapshot_decoding = Duration::ZERO;
     let mut pinger = tokio::time::interval(config.ping_interval);
     // The first tick is at once: batches left unacknowledged by the last session go first.
     let mut reporter = tokio::time::interval(config.telemetry_interval);
@@ -196,20 +199,14 @@ async fn session(
                 if snapshot.is_some() {
                     snapshot_decoding += decoded;
                 }
-                let applying = Instant::now();
                 let in_snapshot = snapshot.is_some();
                 let applied = apply(store, link, cache, &mut snapshot, message)?;
-                if in_snapshot {
-                    snapshot_applying += applying.elapsed();
-                    if snapshot.is_none() {
-                        tracing::info!(
-                            decoding_ms = snapshot_decoding.as_millis() as u64,
-                            applying_ms = snapshot_applying.as_millis() as u64,
-                            "snapshot received"
-                        );
-                        snapshot_decoding = Duration::ZERO;
-                        snapshot_applying = Duration::ZERO;
-                    }
+                if in_snapshot && snapshot.is_none() {
+                    tracing::info!(
+                        decoding_ms = snapshot_decoding.as_millis() as u64,
+                        "snapshot received"
+                    );
+                    snapshot_decoding = Duration::ZERO;
                 }
                 if let Some(applied) = applied {
                     send(&mut socket, &DpToCp::Applied { revision: applied }).await?;
@@ -239,7 +236,7 @@ fn apply(
     store: &Store,
     link: &Link,
     cache: &CacheWriter,
-    snapshot: &mut Option<SnapshotBuilder>,
+    snapshot: &mut Option<SnapshotIntake>,
     message: CpToDp,
 ) -> Result<Option<i64>, LinkError> {
     match message {
@@ -248,26 +245,28 @@ fn apply(
             cluster_id,
         } => {
             tracing::info!(revision, %cluster_id, "receiving a snapshot");
-            *snapshot = Some(store.begin_snapshot(cluster_id));
+            *snapshot = Some(SnapshotIntake::start(cluster_id)?);
             Ok(None)
         }
         CpToDp::SnapshotChunk { changes } => {
-            let builder = snapshot
-                .as_mut()
+            let intake = snapshot
+                .as_ref()
                 .ok_or_else(|| LinkError::Protocol("snapshot chunk outside a snapshot".into()))?;
-            builder.add(changes);
+            intake.add(changes)?;
             Ok(None)
         }
         CpToDp::SnapshotEnd { revision } => {
-            let builder = snapshot
+            let intake = snapshot
                 .take()
                 .ok_or_else(|| LinkError::Protocol("snapshot end outside a snapshot".into()))?;
+            let (builder, building) = intake.finish()?;
             store.finish_snapshot(builder, revision);
             link.snapshots_received.fetch_add(1, Ordering::Relaxed);
             cache.changed();
             tracing::info!(
                 revision,
                 licenses = store.load().license_count(),
+                building_ms = building.as_millis() as u64,
                 "snapshot applied"
             );
             Ok(Some(revision))

@@ -12,6 +12,7 @@ pub mod keyring;
 pub mod licensespring;
 pub mod link;
 pub mod request_counter;
+pub mod snapshot_intake;
 pub mod status;
 pub mod store;
 pub mod telemetry;

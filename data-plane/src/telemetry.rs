@@ -21,12 +21,16 @@ const SHARDS: usize = 16;
 /// Unacknowledged batches kept while the control plane is away (the oldest go first).
 const MAX_PENDING: usize = 10_000;
 
+/// Latest validation time per license id (ids come from the replicated set, not from
+/// requests, so a fast hash is safe).
+type ValidatedShard = HashMap<Uuid, DateTime<Utc>, foldhash::fast::RandomState>;
+
 /// Counters and the batches not yet acknowledged.
 #[derive(Debug)]
 pub struct Telemetry {
     requests: AtomicU64,
-    validated: [Mutex<HashMap<Uuid, DateTime<Utc>>>; SHARDS],
-    hasher: std::collections::hash_map::RandomState,
+    validated: [Mutex<ValidatedShard>; SHARDS],
+    hasher: foldhash::fast::RandomState,
     next_sequence: AtomicI64,
     pending: Mutex<VecDeque<UsageBatch>>,
 }
@@ -41,8 +45,8 @@ impl Telemetry {
     pub fn new() -> Self {
         Telemetry {
             requests: AtomicU64::new(0),
-            validated: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-            hasher: std::collections::hash_map::RandomState::new(),
+            validated: std::array::from_fn(|_| Mutex::new(ValidatedShard::default())),
+            hasher: foldhash::fast::RandomState::default(),
             next_sequence: AtomicI64::new(Utc::now().timestamp_micros()),
             pending: Mutex::new(VecDeque::new()),
         }

@@ -85,9 +85,15 @@ impl LicenseKey {
     /// Parses user input into the canonical key.
     pub fn parse(raw: &str) -> Result<Self, ParseKeyError> {
         let raw = raw.trim();
-        let parts: Vec<&str> = raw.split('-').collect();
-        let (prefix, groups) = match parts.len() {
-            GROUPS => (None, &parts[..]),
+        // At most a prefix and five groups; anything longer is the wrong shape.
+        let mut parts = [""; GROUPS + 1];
+        let mut count = 0;
+        for part in raw.split('-') {
+            *parts.get_mut(count).ok_or(ParseKeyError::Shape)? = part;
+            count += 1;
+        }
+        let (prefix, groups) = match count {
+            GROUPS => (None, &parts[..GROUPS]),
             n if n == GROUPS + 1 => (Some(KeyPrefix::parse(parts[0])?), &parts[1..]),
             _ => return Err(ParseKeyError::Shape),
         };
@@ -104,7 +110,10 @@ impl LicenseKey {
                 key.push('-');
             }
             for byte in group.bytes() {
-                key.push(canonical_digit(byte).ok_or(ParseKeyError::Character(index + 1))?);
+                match CANONICAL_DIGIT[usize::from(byte)] {
+                    0 => return Err(ParseKeyError::Character(index + 1)),
+                    digit => key.push(char::from(digit)),
+                }
             }
         }
         Ok(Self(key))
@@ -125,16 +134,25 @@ impl LicenseKey {
     }
 }
 
-/// Maps one input byte to its canonical Crockford digit.
-fn canonical_digit(byte: u8) -> Option<char> {
-    let upper = byte.to_ascii_uppercase();
-    let mapped = match upper {
-        b'O' => b'0',
-        b'I' | b'L' => b'1',
-        other => other,
-    };
-    ALPHABET.contains(&mapped).then_some(char::from(mapped))
-}
+/// Every input byte's canonical Crockford digit (either case, look-alikes mapped), or 0 when
+/// the byte is not one: a table look-up per character on the verify path.
+const CANONICAL_DIGIT: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut index = 0;
+    while index < ALPHABET.len() {
+        let digit = ALPHABET[index];
+        table[digit as usize] = digit;
+        table[digit.to_ascii_lowercase() as usize] = digit;
+        index += 1;
+    }
+    table[b'O' as usize] = b'0';
+    table[b'o' as usize] = b'0';
+    table[b'I' as usize] = b'1';
+    table[b'i' as usize] = b'1';
+    table[b'L' as usize] = b'1';
+    table[b'l' as usize] = b'1';
+    table
+};
 
 impl FromStr for LicenseKey {
     type Err = ParseKeyError;

@@ -45,6 +45,8 @@ enum SessionError {
     Connection(tokio_tungstenite::tungstenite::Error),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("encoding a snapshot chunk failed: {0}")]
+    Encoding(String),
     #[error("data plane silent for {0:?}")]
     Silent(Duration),
 }
@@ -251,57 +253,57 @@ async fn send_snapshot(
         },
     )
     .await?;
-    // Reading the next chunk from PostgreSQL and encoding it overlap with sending the last.
-    let (frames, mut encoded) = mpsc::channel::<sqlx::Result<(usize, Vec<u8>)>>(4);
-    // Where the time goes, for the log line: reading from PostgreSQL, encoding.
-    let timings = std::sync::Arc::new(std::sync::Mutex::new((Duration::ZERO, Duration::ZERO)));
-    let producer_timings = timings.clone();
+    // Reading the next chunk from PostgreSQL, encoding the last ones (on blocking threads) and
+    // sending overlap; frames are sent in the order they were read.
+    type Encoded = tokio::task::JoinHandle<(usize, Vec<u8>, Duration)>;
+    let (frames, mut encoded) = mpsc::channel::<sqlx::Result<Encoded>>(4);
     let producer = tokio::spawn(async move {
-        let timings = producer_timings;
+        let mut reading = Duration::ZERO;
         loop {
-            let reading = Instant::now();
+            let read_started = Instant::now();
             let next = reader.next_chunk().await;
-            if let Ok(mut timings) = timings.lock() {
-                timings.0 += reading.elapsed();
-            }
+            reading += read_started.elapsed();
             let chunk = match next {
                 Ok(Some(changes)) => changes,
-                Ok(None) => return,
+                Ok(None) => return reading,
                 Err(error) => {
                     frames.send(Err(error)).await.ok();
-                    return;
+                    return reading;
                 }
             };
-            let count = chunk.len();
-            let encoding = Instant::now();
-            let frame = tokio::task::spawn_blocking(move || {
-                protocol::encode(&CpToDp::SnapshotChunk { changes: chunk })
-            })
-            .await;
-            if let Ok(mut timings) = timings.lock() {
-                timings.1 += encoding.elapsed();
-            }
-            let Ok(frame) = frame else { return };
-            if frames.send(Ok((count, frame))).await.is_err() {
-                return;
+            let encoding = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let count = chunk.len();
+                let frame = protocol::encode(&CpToDp::SnapshotChunk { changes: chunk });
+                (count, frame, started.elapsed())
+            });
+            if frames.send(Ok(encoding)).await.is_err() {
+                return reading;
             }
         }
     });
-    let mut entities = 0;
+    let (mut entities, mut encoding) = (0, Duration::ZERO);
     while let Some(frame) = encoded.recv().await {
-        let (count, frame) = match frame {
-            Ok(frame) => frame,
+        let encoded = match frame {
+            Ok(encoding) => encoding
+                .await
+                .map_err(|error| SessionError::Encoding(error.to_string())),
+            Err(error) => Err(error.into()),
+        };
+        let (count, frame, took) = match encoded {
+            Ok(encoded) => encoded,
             Err(error) => {
                 producer.abort();
-                return Err(error.into());
+                return Err(error);
             }
         };
         entities += count;
+        encoding += took;
         bytes += frame.len();
         socket.send(Message::Binary(frame.into())).await?;
     }
+    let reading = producer.await.unwrap_or_default();
     bytes += send(socket, &CpToDp::SnapshotEnd { revision }).await?;
-    let (reading, encoding) = timings.lock().map(|t| *t).unwrap_or_default();
     tracing::info!(
         revision,
         entities,

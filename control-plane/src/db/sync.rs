@@ -38,6 +38,16 @@ impl SnapshotReader {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
+        // The snapshot reads every row: plan its cursor for the whole result, not the first
+        // tenth (PostgreSQL's default picks an index scan in key order, random heap reads that
+        // took 8.6 s at a million licenses against 4.9 s for a sequential scan and hash join),
+        // and give the join's hash table room to stay in memory.
+        sqlx::query("SET LOCAL cursor_tuple_fraction = 1.0")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL work_mem = '64MB'")
+            .execute(&mut *tx)
+            .await?;
         // The counter's committed value is the newest committed revision: writers hold its
         // row lock until they commit.
         let revision = sqlx::query_scalar("SELECT value FROM revision_counter")
