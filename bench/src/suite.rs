@@ -255,7 +255,7 @@ async fn serving(
     for n in 1..=3 {
         dps.push(setup.spawn_data_plane(&format!("dp-{n}"), cp.cluster_addr)?);
     }
-    let revision = setup.cp_revision(&cp).await?;
+    let revision = setup.cp_revision(cp).await?;
     for dp in &mut dps {
         let since = dp.proc.started;
         setup
@@ -293,7 +293,7 @@ async fn serving(
     // Throughput.
     progress(started, "throughput: warming up");
     for url in [&baseline.url, &dps[0].public_url, &cp.admin_url] {
-        wrk::run(&load(url, Duration::from_secs(2)), &script, None).await?;
+        wrk::run(&load(url, Duration::from_secs(2)), script, None).await?;
     }
     let mut baseline_rounds = Vec::new();
     let mut dp_rounds = Vec::new();
@@ -309,7 +309,7 @@ async fn serving(
         let recorder = profiled("baseline-verify", baseline.proc.pid());
         let b = wrk::run(
             &load(&baseline.url, options.duration),
-            &script,
+            script,
             baseline.proc.pid(),
         )
         .await?;
@@ -317,7 +317,7 @@ async fn serving(
         let recorder = profiled("dp-verify", dps[0].proc.pid());
         let d = wrk::run(
             &load(&dps[0].public_url, options.duration),
-            &script,
+            script,
             dps[0].proc.pid(),
         )
         .await?;
@@ -325,7 +325,7 @@ async fn serving(
         let recorder = profiled("cp-verify", cp.proc.pid());
         let c = wrk::run(
             &load(&cp.admin_url, options.duration),
-            &script,
+            script,
             cp.proc.pid(),
         )
         .await?;
@@ -354,17 +354,17 @@ async fn serving(
     );
     let dp_load = load(&dps[0].public_url, options.duration);
     let baseline_load = load(&baseline.url, options.duration);
-    let mut dp_connections = calibrate(&dp_load, &script, peak / 2.0).await?;
+    let mut dp_connections = calibrate(&dp_load, script, peak / 2.0).await?;
     let mut baseline_connections = dp_connections;
     let mut latency_rounds = Vec::new();
     let mut baseline_latency = Vec::new();
     for _ in 0..options.rounds {
-        let outcome = paced_round(&dp_load, &script, peak / 2.0, &mut dp_connections).await?;
+        let outcome = paced_round(&dp_load, script, peak / 2.0, &mut dp_connections).await?;
         latency_rounds.push((f64::from(dp_connections), outcome));
         baseline_latency.push(
             paced_round(
                 &baseline_load,
-                &script,
+                script,
                 peak / 2.0,
                 &mut baseline_connections,
             )
@@ -372,8 +372,8 @@ async fn serving(
         );
     }
     report_latency(report, peak, &latency_rounds, &baseline_latency);
-    let mut connections = calibrate(&dp_load, &script, peak / 4.0).await?;
-    let quarter = paced_round(&dp_load, &script, peak / 4.0, &mut connections).await?;
+    let mut connections = calibrate(&dp_load, script, peak / 4.0).await?;
+    let quarter = paced_round(&dp_load, script, peak / 4.0, &mut connections).await?;
     {
         let outcome = &quarter;
         report.detail(format!(
@@ -392,7 +392,7 @@ async fn serving(
     // check_license.
     progress(started, "check_license");
     check_license(
-        report, options, &setup, &dps[0], credential, keys, &keys_file, &script,
+        report, options, setup, &dps[0], credential, keys, keys_file, script,
     )
     .await?;
 
@@ -425,7 +425,7 @@ async fn serving(
         } else {
             Vec::new()
         };
-        let timed = propagation_round(&setup, &cp, &dps, &keys, options.changes, round).await?;
+        let timed = propagation_round(setup, cp, &dps, keys, options.changes, round).await?;
         for recorder in recorders {
             finish(report, recorder).await;
         }
@@ -536,8 +536,7 @@ async fn serving(
     );
     tokio::time::sleep(Duration::from_secs(25)).await;
     let pg_log_mark = std::fs::read_to_string(&pg_log).map_or(0, |log| log.len());
-    let quiet =
-        propagation_round(&setup, &cp, &dps, &keys, options.changes, options.rounds).await?;
+    let quiet = propagation_round(setup, cp, &dps, keys, options.changes, options.rounds).await?;
     let quiet_figures = Latencies::of(&quiet.iter().map(|t| t.delay).collect::<Vec<_>>());
     let pg_tail = std::fs::read_to_string(&pg_log)
         .ok()
@@ -560,7 +559,7 @@ async fn serving(
     // Activation.
     let mut activation = Vec::new();
     for round in 0..options.rounds {
-        let times = activation_round(&setup, &dps[0], &keys, options.activations, round).await?;
+        let times = activation_round(setup, &dps[0], keys, options.activations, round).await?;
         let figures = Latencies::of(&times);
         progress(
             started,
