@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use license_shared::protocol::{self, Change, CpToDp, SNAPSHOT_CHUNK};
+use license_shared::protocol::{self, Change, Codec, CpToDp, SNAPSHOT_CHUNK};
 use license_shared::public_api::VerifyAnswer;
 use license_shared::{Check, LicenseKey, evaluate};
 use uuid::Uuid;
@@ -119,28 +119,37 @@ fn wire(c: &mut Criterion) {
             .map(|n| Change::License(synthetic::license(n, product, customer, n % 10 == 0)))
             .collect(),
     };
-    let one_frame = protocol::encode(&one);
-    let chunk_frame = protocol::encode(&chunk);
+    let one_frame = protocol::encode_with(&one, Codec::Zstd);
     println!(
-        "protocol frames: one-license delta {} bytes, snapshot chunk of {SNAPSHOT_CHUNK} licenses {} bytes",
+        "protocol frames: one-license delta {} bytes; snapshot chunk of {SNAPSHOT_CHUNK} licenses: \
+         JSON {} bytes, deflate {} bytes, zstd {} bytes",
         one_frame.len(),
-        chunk_frame.len()
+        serde_json::to_vec(&chunk).map_or(0, |json| json.len()),
+        protocol::encode_with(&chunk, Codec::Deflate).len(),
+        protocol::encode_with(&chunk, Codec::Zstd).len(),
     );
     group.bench_function("encode a one-license delta", |b| {
-        b.iter(|| protocol::encode(black_box(&one)))
+        b.iter(|| protocol::encode_with(black_box(&one), Codec::Zstd))
     });
     group.bench_function("decode a one-license delta", |b| {
         b.iter(|| protocol::decode::<CpToDp>(black_box(&one_frame)))
     });
     group.sample_size(20);
     group.bench_function(
-        format!("encode a snapshot chunk ({SNAPSHOT_CHUNK} licenses)"),
-        |b| b.iter(|| protocol::encode(black_box(&chunk))),
+        format!("JSON of a snapshot chunk ({SNAPSHOT_CHUNK} licenses), uncompressed"),
+        |b| b.iter(|| serde_json::to_vec(black_box(&chunk))),
     );
-    group.bench_function(
-        format!("decode a snapshot chunk ({SNAPSHOT_CHUNK} licenses)"),
-        |b| b.iter(|| protocol::decode::<CpToDp>(black_box(&chunk_frame))),
-    );
+    for (name, codec) in [("deflate", Codec::Deflate), ("zstd", Codec::Zstd)] {
+        let chunk_frame = protocol::encode_with(&chunk, codec);
+        group.bench_function(
+            format!("encode a snapshot chunk ({SNAPSHOT_CHUNK} licenses), {name}"),
+            |b| b.iter(|| protocol::encode_with(black_box(&chunk), codec)),
+        );
+        group.bench_function(
+            format!("decode a snapshot chunk ({SNAPSHOT_CHUNK} licenses), {name}"),
+            |b| b.iter(|| protocol::decode::<CpToDp>(black_box(&chunk_frame))),
+        );
+    }
     group.finish();
 }
 

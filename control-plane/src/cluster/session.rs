@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use license_shared::protocol::{self, CpToDp, DpToCp, Hello, MAX_FRAME_BYTES, PROTOCOL_MAJOR};
+use license_shared::protocol::{
+    self, Codec, CpToDp, DpToCp, Hello, MAX_FRAME_BYTES, PROTOCOL_MAJOR,
+};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -130,9 +132,10 @@ async fn run(
     );
 
     let mut revisions = context.revisions.clone();
-    let sent = initial_sync(context, &mut socket, &hello).await?;
+    let codec = Codec::for_data_plane(hello.protocol_minor);
+    let sent = initial_sync(context, &mut socket, &hello, codec).await?;
     // Whatever committed while the initial sync was being sent.
-    let mut sent = send_deltas(context, &mut socket, sent).await?;
+    let mut sent = send_deltas(context, &mut socket, sent, codec).await?;
     let (results, mut pending_results) = mpsc::channel::<Vec<u8>>(64);
     let applied = registry::spawn_applied_writer(context.pool.clone(), hello.node_id);
     let mut pinger = tokio::time::interval(context.ping_interval);
@@ -146,7 +149,7 @@ async fn run(
                     return Ok(());
                 }
                 if *revisions.borrow_and_update() > sent {
-                    sent = send_deltas(context, &mut socket, sent).await?;
+                    sent = send_deltas(context, &mut socket, sent, codec).await?;
                 }
             }
             frame = pending_results.recv() => {
@@ -224,6 +227,7 @@ async fn initial_sync(
     context: &ClusterContext,
     socket: &mut Socket,
     hello: &Hello,
+    codec: Codec,
 ) -> Result<i64, SessionError> {
     let committed = crate::db::revision::current(&context.pool).await?;
     let cluster_id = crate::db::revision::cluster_id(&context.pool).await?;
@@ -231,9 +235,9 @@ async fn initial_sync(
         // Resume: the data plane's state comes from this database, which still has the
         // history after its revision.
         Some(revision) if revision <= committed && hello.cluster_id == Some(cluster_id) => {
-            send_deltas(context, socket, revision).await
+            send_deltas(context, socket, revision, codec).await
         }
-        _ => send_snapshot(context, socket, cluster_id).await,
+        _ => send_snapshot(context, socket, cluster_id, codec).await,
     }
 }
 
@@ -241,6 +245,7 @@ async fn send_snapshot(
     context: &ClusterContext,
     socket: &mut Socket,
     cluster_id: uuid::Uuid,
+    codec: Codec,
 ) -> Result<i64, SessionError> {
     let started = Instant::now();
     let mut reader = SnapshotReader::open(&context.pool).await?;
@@ -274,7 +279,7 @@ async fn send_snapshot(
             let encoding = tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
                 let count = chunk.len();
-                let frame = protocol::encode(&CpToDp::SnapshotChunk { changes: chunk });
+                let frame = protocol::encode_with(&CpToDp::SnapshotChunk { changes: chunk }, codec);
                 (count, frame, started.elapsed())
             });
             if frames.send(Ok(encoding)).await.is_err() {
@@ -321,6 +326,7 @@ async fn send_deltas(
     context: &ClusterContext,
     socket: &mut Socket,
     mut after: i64,
+    codec: Codec,
 ) -> Result<i64, SessionError> {
     while let Some(batch) = deltas_after(&context.pool, after, DELTA_BATCH).await? {
         let (revision, count) = (batch.revision, batch.changes.len());
@@ -328,7 +334,7 @@ async fn send_deltas(
             revision,
             changes: batch.changes,
         };
-        let bytes = send(socket, &message).await?;
+        let bytes = send_with(socket, &message, codec).await?;
         tracing::debug!(after, revision, count, bytes, "deltas sent");
         after = revision;
         if batch.last {
@@ -338,9 +344,18 @@ async fn send_deltas(
     Ok(after)
 }
 
-/// Sends one message; returns its size on the wire.
+/// Sends one message that any data plane reads; returns its size on the wire.
 async fn send(socket: &mut Socket, message: &CpToDp) -> Result<usize, SessionError> {
-    let frame = protocol::encode(message);
+    send_with(socket, message, Codec::Deflate).await
+}
+
+/// Sends one message compressed with `codec` (when compressed); returns its size on the wire.
+async fn send_with(
+    socket: &mut Socket,
+    message: &CpToDp,
+    codec: Codec,
+) -> Result<usize, SessionError> {
+    let frame = protocol::encode_with(message, codec);
     let size = frame.len();
     socket.send(Message::Binary(frame.into())).await?;
     Ok(size)
