@@ -1,8 +1,8 @@
 //! Criterion micro-benchmarks of the hot pieces (issue 6): license-key parsing, the shared
 //! `evaluate` rule and the verify answer it feeds, data-plane store lookups at 100,000 and
 //! 1,000,000 licenses, applying a one-license delta at 1,000,000, and the cluster protocol's
-//! encoding and decoding of a delta and of a snapshot chunk (the data plane's sync path).
-//! Document signing and verification are not covered yet.
+//! encoding and decoding of a delta and of a snapshot chunk (the data plane's sync path), and
+//! signing and verifying a license document (Ed25519 over canonical JSON).
 //!
 //! `cargo bench -p bench --bench micro` (add `-- <filter>` for a subset; `scripts/bench` runs
 //! them with short warm-up and measurement times).
@@ -14,7 +14,8 @@ use chrono::Utc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use license_shared::protocol::{self, Change, Codec, CpToDp, SNAPSHOT_CHUNK};
 use license_shared::public_api::VerifyAnswer;
-use license_shared::{Check, LicenseKey, evaluate};
+use license_shared::signing::{self, ClusterKey};
+use license_shared::{Check, LicenseKey, document, evaluate};
 use uuid::Uuid;
 
 use bench::synthetic;
@@ -153,6 +154,34 @@ fn wire(c: &mut Criterion) {
     group.finish();
 }
 
+fn documents(c: &mut Criterion) {
+    let mut group = c.benchmark_group("document");
+    let (product_id, customer_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let license = synthetic::license(7, product_id, customer_id, true);
+    let (product, customer) = (
+        synthetic::product(product_id),
+        synthetic::customer(customer_id),
+    );
+    let key = ClusterKey::new(Uuid::new_v4(), signing::generate_key(), true, 1);
+    let verifying = [key.key.verifying_key()];
+    let text = document::sign(
+        document::license_payload(&license, &product, &customer),
+        &key,
+    );
+    group.bench_function("sign a license document", |b| {
+        b.iter(|| {
+            document::sign(
+                document::license_payload(black_box(&license), &product, &customer),
+                &key,
+            )
+        })
+    });
+    group.bench_function("verify a license document", |b| {
+        b.iter(|| document::verify(black_box(&text), &verifying))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -162,6 +191,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = micro;
     config = config();
-    targets = keys, evaluation, store, wire
+    targets = keys, evaluation, store, wire, documents
 }
 criterion_main!(micro);
