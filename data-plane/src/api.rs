@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use license_shared::http::{ApiJson, method_not_allowed, not_found, panic_response};
+use license_shared::http::{ApiJson, JsonAnswer, method_not_allowed, not_found, panic_response};
 use license_shared::protocol::Change;
 use license_shared::public_api::{
     ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
@@ -51,7 +51,7 @@ pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
 async fn verify(
     State(state): State<PublicState>,
     ApiJson(request): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyAnswer>, ApiError> {
+) -> Result<JsonAnswer<VerifyAnswer>, ApiError> {
     let query = request.parse()?;
     let snapshot = state.store.load();
     let license = snapshot
@@ -64,7 +64,7 @@ async fn verify(
         device_id: query.device_id.as_deref(),
     };
     state.link.telemetry.validated(license.id, now);
-    Ok(Json(VerifyAnswer::new(license, &check)))
+    Ok(JsonAnswer(VerifyAnswer::new(license, &check)))
 }
 
 /// The cluster's public signing keys (RFC 8037 JWKS), to check `LicenseSignature` headers and
@@ -139,7 +139,7 @@ async fn validate(
                     activated_at: seat.activated_at,
                 },
             };
-            return Ok(Json(answer).into_response());
+            return Ok(JsonAnswer(answer).into_response());
         }
     }
     let granted = state

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use arrayvec::ArrayString;
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -58,16 +59,21 @@ impl fmt::Display for KeyPrefix {
     }
 }
 
-/// A well-formed license key in canonical form.
+/// Longest canonical key: a prefix, a dash, and five groups with four dashes between them.
+const MAX_KEY_LEN: usize = MAX_PREFIX_LEN + 1 + GROUPS * GROUP_LEN + GROUPS - 1;
+
+/// A well-formed license key in canonical form, held inline (no heap allocation): parsing,
+/// cloning into answers and comparing in the data plane's store touch no other memory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LicenseKey(String);
+pub struct LicenseKey(ArrayString<MAX_KEY_LEN>);
 
 impl LicenseKey {
     /// A fresh random key, with the product's prefix when it has one.
     pub fn generate(prefix: Option<&KeyPrefix>) -> Self {
         let mut rng = rand::rng();
-        let mut key = String::with_capacity(MAX_PREFIX_LEN + 1 + GROUPS * (GROUP_LEN + 1));
+        let mut key = ArrayString::new();
         if let Some(prefix) = prefix {
+            // A prefix is at most MAX_PREFIX_LEN characters: the key always fits.
             key.push_str(prefix.as_str());
             key.push('-');
         }
@@ -97,7 +103,8 @@ impl LicenseKey {
             n if n == GROUPS + 1 => (Some(KeyPrefix::parse(parts[0])?), &parts[1..]),
             _ => return Err(ParseKeyError::Shape),
         };
-        let mut key = String::with_capacity(raw.len());
+        // Fits: the prefix is at most MAX_PREFIX_LEN characters and the groups were counted.
+        let mut key = ArrayString::<MAX_KEY_LEN>::new();
         if let Some(prefix) = &prefix {
             key.push_str(prefix.as_str());
             key.push('-');
@@ -130,7 +137,7 @@ impl LicenseKey {
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 }
 
@@ -164,7 +171,7 @@ impl FromStr for LicenseKey {
 
 impl fmt::Display for LicenseKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0.as_str())
     }
 }
 
@@ -176,14 +183,28 @@ impl AsRef<str> for LicenseKey {
 
 impl Serialize for LicenseKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.0.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for LicenseKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Parses the key straight from the deserializer's text (no `String` per key).
+struct KeyVisitor;
+
+impl serde::de::Visitor<'_> for KeyVisitor {
+    type Value = LicenseKey;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a license key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<LicenseKey, E> {
+        LicenseKey::parse(raw).map_err(E::custom)
     }
 }
 
