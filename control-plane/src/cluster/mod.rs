@@ -3,6 +3,7 @@
 //! snapshot or the deltas after their revision, then every change as it commits, and forward
 //! activations to the [`crate::authority`].
 
+mod housekeeping;
 pub mod registry;
 pub mod revisions;
 mod session;
@@ -78,6 +79,10 @@ impl ClusterServer {
     /// Accepts data planes until `stopped` fires; each connection runs in its own task.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
         tracing::info!(addr = %self.local_addr(), "cluster listener accepting data planes");
+        tokio::spawn(housekeeping::run(
+            self.context.pool.clone(),
+            stopped.clone(),
+        ));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {

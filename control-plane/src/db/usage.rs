@@ -13,6 +13,20 @@ use uuid::Uuid;
 /// validated continuously would otherwise be rewritten by every batch of every data plane.
 const VALIDATION_RESOLUTION: &str = "1 minute";
 
+/// How long a recorded batch's `(node, sequence)` is kept to recognise a resend. A data plane
+/// keeps at most 10,000 unacknowledged batches (28 hours at the default 10 s interval, 7 days at
+/// one minute), so a batch older than this can no longer come back.
+pub const BATCH_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
+/// Forgets the batches recorded before `before` (their counts stay); returns how many.
+pub async fn prune_batches(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
+    let deleted = sqlx::query("DELETE FROM usage_batches WHERE received_at < $1")
+        .bind(before)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
 /// Records one telemetry batch: its request counts (`(bucket "YYYY-MM", requests)`) and its
 /// validation times (which only move forward). Says whether it was new (`false`: already
 /// recorded).

@@ -570,6 +570,31 @@ async fn the_report_is_made_of_real_figures() {
         report["counters"],
         json!([{"bucket": bucket, "request_count": 14}])
     );
+
+    // Batches recorded more than the retention ago are forgotten; their counts stay, and a
+    // recent batch resent is still recognised.
+    sqlx::query(
+        "UPDATE usage_batches SET received_at = now() - interval '31 days' \
+         WHERE node_id = $1 AND sequence = 1",
+    )
+    .bind(node)
+    .execute(&app.db)
+    .await
+    .expect("aged");
+    let cutoff = chrono::Utc::now() - control_plane::db::usage::BATCH_RETENTION;
+    let pruned = control_plane::db::usage::prune_batches(&app.db, cutoff)
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, 1, "only the aged batch");
+    let resent = control_plane::db::usage::record_batch(&app.db, node, 2, &counts, &[])
+        .await
+        .expect("recorded");
+    assert!(!resent, "the recent batch is still known");
+    let report = json_of(kong(&app, Method::GET, "/license/report", None).await, 200).await;
+    assert_eq!(
+        report["counters"],
+        json!([{"bucket": bucket, "request_count": 14}])
+    );
 }
 
 #[tokio::test]
