@@ -6,10 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use std::convert::Infallible;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::Utc;
 use license_shared::http::{ApiJson, JsonAnswer, method_not_allowed, not_found, panic_response};
 use license_shared::protocol::Change;
@@ -19,10 +21,11 @@ use license_shared::public_api::{
 };
 use license_shared::signing::Jwks;
 use license_shared::{ApiError, Check, evaluate};
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::link::Link;
-use crate::request_counter::CountRequests;
+use crate::request_counter::{Unrouted, count_routed};
 use crate::store::Store;
 
 /// What the public handlers reach.
@@ -33,25 +36,37 @@ pub struct PublicState {
     pub activation_timeout: Duration,
 }
 
-pub fn router(state: PublicState, max_body_bytes: usize) -> Router {
-    Router::new()
+/// The public API as one service: the routes, then what every request passes through once —
+/// catching a handler's panic as a 500 in the error shape, the body-size limit, and counting
+/// for the usage report. These wrap the router rather than each route (`Router::layer`), which
+/// would box and clone them again per route on every request.
+pub fn service(
+    state: PublicState,
+    max_body_bytes: usize,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+    let count = count_routed(state.link.clone());
+    let router = Router::new()
         .route("/api/licenses/verify", post(verify))
         .route("/api/licenses/validate", post(validate))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/api/licenses/{key}/document", get(document))
         .merge(crate::licensespring::router())
-        .route_layer(CountRequests::new(state.link.clone()))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .fallback(|| async { (Extension(Unrouted), not_found().await) })
+        .method_not_allowed_fallback(|| async { (Extension(Unrouted), method_not_allowed().await) })
+        .with_state(state);
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(panic_response))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(count)
+        .service(router)
 }
 
 async fn verify(
     State(state): State<PublicState>,
     ApiJson(request): ApiJson<VerifyRequest>,
-) -> Result<JsonAnswer<VerifyAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = request.parse()?;
     let snapshot = state.store.load();
     let license = snapshot
@@ -64,7 +79,8 @@ async fn verify(
         device_id: query.device_id.as_deref(),
     };
     state.link.telemetry.validated(license.id, now);
-    Ok(JsonAnswer(VerifyAnswer::new(license, &check)))
+    // Encoded here, while the answer can still borrow from the snapshot.
+    Ok(JsonAnswer(VerifyAnswer::new(license, &check)).into_response())
 }
 
 /// The cluster's public signing keys (RFC 8037 JWKS), to check `LicenseSignature` headers and

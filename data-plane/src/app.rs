@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::ServiceExt;
+use axum::extract::Request;
 use license_shared::protocol::DpToCp;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -118,7 +120,7 @@ impl DataPlane {
             self.outbound,
             stopped.clone(),
         ));
-        let public = api::router(
+        let public = api::service(
             PublicState {
                 store: self.store.clone(),
                 link: self.link.clone(),
@@ -138,8 +140,11 @@ impl DataPlane {
         let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
             let _ = stopped.changed().await;
         };
-        let public =
-            axum::serve(self.public, public).with_graceful_shutdown(until_stopped(stopped.clone()));
+        let public = axum::serve(
+            self.public,
+            ServiceExt::<Request>::into_make_service(public),
+        )
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
         let status =
             axum::serve(self.status, status).with_graceful_shutdown(until_stopped(stopped.clone()));
         let public = tokio::spawn(async move { public.await });

@@ -46,14 +46,15 @@ const SMALL_FANOUT: usize = 4;
 /// path, and the entries are the control plane's, never a client's, so flooding is not a risk.
 type Shard<E> = Arc<HashSet<E, RandomState>>;
 /// A table of shard pointers, shared likewise.
-type Table<E> = Arc<Vec<Shard<E>>>;
+type Table<E> = Arc<[Shard<E>]>;
 
 /// A hash set split into shards that clones share copy-on-write: cloning is O(1), and changing
 /// one entry copies only its shard and the two small tables of shard pointers on its path.
 #[derive(Debug, Clone)]
 struct Sharded<E> {
-    /// Two levels of `fanout` pointers; the leaves are plain hash sets.
-    tables: Arc<Vec<Table<E>>>,
+    /// Two levels of `fanout` pointers; the leaves are plain hash sets. Slices rather than
+    /// vectors behind the `Arc`s: one pointer hop per level on the lookup path, not two.
+    tables: Arc<[Table<E>]>,
     /// `fanout - 1` (the fan-out is a power of two).
     mask: usize,
     /// Picks an entry's shard. Independent of the shards' own hashers, so that the entries of
@@ -68,9 +69,9 @@ impl<E: Hash + Eq + Clone> Sharded<E> {
     fn new(fanout: usize) -> Self {
         debug_assert!(fanout.is_power_of_two());
         let empty = Arc::new(HashSet::default());
-        let table = Arc::new(vec![empty; fanout]);
+        let table: Table<E> = vec![empty; fanout].into();
         Sharded {
-            tables: Arc::new(vec![table; fanout]),
+            tables: vec![table; fanout].into(),
             mask: fanout - 1,
             router: RandomState::default(),
             len: 0,

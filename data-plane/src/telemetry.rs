@@ -73,7 +73,9 @@ impl Telemetry {
         let requests = self.requests.swap(0, Ordering::Relaxed);
         let mut validated = Vec::new();
         for shard in &self.validated {
-            validated.extend(std::mem::take(&mut *lock(shard)));
+            // Drained, not taken: the map keeps its capacity, so the request path does not
+            // grow it back (rehashing) after every batch.
+            validated.extend(lock(shard).drain());
         }
         let mut pending = lock(&self.pending);
         if requests > 0 || !validated.is_empty() {

@@ -2,6 +2,8 @@
 //! checked, and their answers, shared so that the control plane (from the database) and the
 //! data planes (from memory) accept the same input and answer byte for byte alike.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -93,41 +95,52 @@ pub fn license_not_found(key: &LicenseKey) -> ApiError {
     )
 }
 
-/// The verdict on a license, plus the reason when it is not valid.
+/// The verdict on a license, plus the reason when it is not valid. Borrows the license's text
+/// fields (the data plane answers from its store without copying them); [`Self::into_owned`]
+/// detaches it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VerifyAnswer {
+pub struct VerifyAnswer<'a> {
     pub valid: bool,
     pub status: EffectiveStatus,
     /// Why the license is not valid (a code such as `license_expired`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Cow<'static, str>>,
     pub license_key: LicenseKey,
     pub product_id: Uuid,
-    pub edition: Option<String>,
-    pub features: crate::json::CompactJson,
+    pub edition: Option<Cow<'a, str>>,
+    pub features: Cow<'a, crate::json::CompactJson>,
     pub starts_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub max_activations: Option<i32>,
     pub current_activations: usize,
 }
 
-impl VerifyAnswer {
+impl<'a> VerifyAnswer<'a> {
     /// Evaluates `license` for `check` and describes the result.
-    pub fn new(license: &License, check: &Check<'_>) -> Self {
+    pub fn new(license: &'a License, check: &Check<'_>) -> Self {
         let verdict = evaluate(license, check);
         VerifyAnswer {
             valid: verdict.is_ok(),
             status: license.effective_status(check.now),
-            reason: verdict.err().map(|denial| denial.code().to_owned()),
+            reason: verdict.err().map(|denial| Cow::Borrowed(denial.code())),
             license_key: license.key.clone(),
             product_id: license.product_id,
-            edition: license.edition.clone(),
-            features: license.features.clone(),
+            edition: license.edition.as_deref().map(Cow::Borrowed),
+            features: Cow::Borrowed(&license.features),
             starts_at: license.starts_at,
             expires_at: license.expires_at,
             max_activations: license.max_activations,
             current_activations: license.current_activations(),
+        }
+    }
+
+    /// The same answer, holding its own copies of the text fields.
+    pub fn into_owned(self) -> VerifyAnswer<'static> {
+        VerifyAnswer {
+            edition: self.edition.map(|edition| Cow::Owned(edition.into_owned())),
+            features: Cow::Owned(self.features.into_owned()),
+            ..self
         }
     }
 }
@@ -135,15 +148,15 @@ impl VerifyAnswer {
 /// A successful activation: the verdict plus the device's seat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ValidateAnswer {
+pub struct ValidateAnswer<'a> {
     #[serde(flatten)]
-    pub license: VerifyAnswer,
+    pub license: VerifyAnswer<'a>,
     /// False when this call took a new seat, true when the device already held one.
     pub already_activated: bool,
     pub activation: ActivationAnswer,
 }
 
-impl ValidateAnswer {
+impl ValidateAnswer<'static> {
     /// The answer to an activation the authority granted.
     pub fn granted(
         granted: ActivationGranted,
@@ -156,7 +169,7 @@ impl ValidateAnswer {
             device_id: Some(&granted.device_id),
         };
         ValidateAnswer {
-            license: VerifyAnswer::new(&granted.license, &check),
+            license: VerifyAnswer::new(&granted.license, &check).into_owned(),
             already_activated: granted.already_activated,
             activation: ActivationAnswer {
                 device_id: granted.device_id,

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 async fn verify(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<VerifyRequest>,
-) -> AppResult<Json<VerifyAnswer>> {
+) -> AppResult<Json<VerifyAnswer<'static>>> {
     let query = request.parse()?;
     let record = crate::db::licenses::get_by_key(&state.db, &query.license_key)
         .await?
@@ -35,13 +35,15 @@ async fn verify(
         product_id: query.product_id,
         device_id: query.device_id.as_deref(),
     };
-    Ok(Json(VerifyAnswer::new(&record.license, &check)))
+    Ok(Json(
+        VerifyAnswer::new(&record.license, &check).into_owned(),
+    ))
 }
 
 async fn validate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ValidateRequest>,
-) -> AppResult<Json<ValidateAnswer>> {
+) -> AppResult<Json<ValidateAnswer<'static>>> {
     let request = request.parse()?;
     let product_id = request.product_id;
     let now = Utc::now();
