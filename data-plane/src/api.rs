@@ -3,17 +3,16 @@
 //! new one to the control plane's activation authority. Same shapes and codes as the control
 //! plane's database-backed endpoints.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use chrono::Utc;
-use license_shared::http::{ApiJson, JsonAnswer, method_not_allowed, not_found, panic_response};
+use license_shared::http::{ApiJson, JsonAnswer, panic_response};
 use license_shared::protocol::Change;
 use license_shared::public_api::{
     ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
@@ -25,7 +24,7 @@ use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::link::Link;
-use crate::request_counter::{Unrouted, count_routed};
+use crate::request_counter::{count_routed, unrouted_method, unrouted_path};
 use crate::store::Store;
 
 /// What the public handlers reach.
@@ -52,8 +51,8 @@ pub fn service(
         .route("/.well-known/jwks.json", get(jwks))
         .route("/api/licenses/{key}/document", get(document))
         .merge(crate::licensespring::router())
-        .fallback(|| async { (Extension(Unrouted), not_found().await) })
-        .method_not_allowed_fallback(|| async { (Extension(Unrouted), method_not_allowed().await) })
+        .fallback(unrouted_path)
+        .method_not_allowed_fallback(unrouted_method)
         .with_state(state);
     ServiceBuilder::new()
         .map_response(IntoResponse::into_response)

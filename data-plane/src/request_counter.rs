@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::response::Response;
+use axum::Extension;
+use axum::response::{IntoResponse, Response};
+use license_shared::http::{method_not_allowed, not_found};
 use tower::util::MapResponseLayer;
 
 use crate::link::Link;
@@ -26,4 +28,14 @@ pub fn count_routed(
         }
         response
     })
+}
+
+/// The fallback for a path no public route takes: the shared 404, marked [`Unrouted`].
+pub async fn unrouted_path() -> impl IntoResponse {
+    (Extension(Unrouted), not_found().await)
+}
+
+/// The fallback for a route asked with another method: the shared 405, marked [`Unrouted`].
+pub async fn unrouted_method() -> impl IntoResponse {
+    (Extension(Unrouted), method_not_allowed().await)
 }

@@ -100,22 +100,21 @@ async fn the_report_counts_exactly_the_requests_data_planes_served() {
     assert_eq!(kong["payload"].as_str(), Some(document.as_str()));
 
     // A request no public route takes is answered in the error shape and not counted.
-    let no_route = cluster
-        .client
-        .get(format!("{}/api/no-such-endpoint", dps[0].public_url))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(no_route.status(), 404);
-    let wrong_method = cluster
-        .client
-        .get(format!("{}/api/licenses/verify", dps[0].public_url))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(wrong_method.status(), 405);
-    let body: Value = wrong_method.json().await.expect("json");
-    assert_eq!(body["code"], "method_not_allowed");
+    let public_get = |path: &str| {
+        cluster
+            .client
+            .get(format!("{}{path}", dps[0].public_url))
+            .send()
+    };
+    for (path, status, code) in [
+        ("/api/no-such-endpoint", 404, "not_found"),
+        ("/api/licenses/verify", 405, "method_not_allowed"),
+    ] {
+        let response = public_get(path).await.expect("sent");
+        assert_eq!(response.status(), status, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["code"], code, "{path}");
+    }
 
     wait_reported(&cluster, &cp, sent.0).await;
     // Counted once: still exact a while later.
