@@ -1,5 +1,10 @@
 //! [`Application`]: connects to the database, applies migrations, binds the admin listener and
 //! serves until told to stop. `main` and the tests start the control plane the same way.
+//!
+//! Every long-lived task is a service of one [`Supervisor`]: SIGTERM/SIGINT or any of them
+//! failing stops them all within `--shutdown-timeout`, listeners first (the admin API, the
+//! cluster listener and its sessions), then the revision follower and housekeeping; the
+//! database pool closes last.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,12 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use license_shared::supervisor::Supervisor;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, auth::AuthConfig};
 use crate::cli::{ClusterArgs, ServeArgs};
-use crate::cluster::{ClusterConfig, ClusterServer, revisions};
+use crate::cluster::{ClusterConfig, ClusterServer, housekeeping, revisions};
 use crate::db;
 
 /// A control plane that is bound and ready to serve.
@@ -23,7 +29,18 @@ pub struct Application {
     router: Router,
     pool: PgPool,
     cluster: Option<ClusterServer>,
+    supervisor: Supervisor,
     shutdown_timeout: Duration,
+}
+
+/// The order in which the control plane's tasks stop.
+mod stage {
+    use license_shared::supervisor::Stage;
+
+    /// Stop accepting; let in-flight requests and sessions end.
+    pub(super) const LISTENERS: Stage = 0;
+    /// Then what the listeners relied on.
+    pub(super) const BACKGROUND: Stage = 1;
 }
 
 impl Application {
@@ -57,9 +74,10 @@ impl Application {
         let listener = TcpListener::bind(args.admin_listen)
             .await
             .with_context(|| format!("binding the admin API to {}", args.admin_listen))?;
+        let supervisor = Supervisor::new();
         let cluster = match cluster_config(&args.cluster)? {
             Some(config) => {
-                let revisions = revisions::follow(pool.clone())
+                let revisions = revisions::follow(pool.clone(), &supervisor, stage::BACKGROUND)
                     .await
                     .context("following revisions")?;
                 let server = ClusterServer::bind(
@@ -84,6 +102,7 @@ impl Application {
             router,
             pool,
             cluster,
+            supervisor,
             shutdown_timeout: args.shutdown_timeout,
         })
     }
@@ -103,44 +122,36 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most
-    /// `--shutdown-timeout`.
+    /// Serves until `shutdown` resolves or a task fails, then stops every task in order
+    /// within `--shutdown-timeout` and closes the pool. Err when a task failed.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(%addr, "admin API listening");
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let (cluster_stop, cluster_stopped) = tokio::sync::watch::channel(false);
-        let cluster = self
-            .cluster
-            .map(|cluster| tokio::spawn(cluster.run(cluster_stopped)));
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = cluster_stop.send(true);
-            let _ = stopping_tx.send(());
+        let supervisor = self.supervisor;
+        let (listener, router) = (self.listener, self.router);
+        supervisor.service("admin listener", stage::LISTENERS, |stop| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("the admin API server failed")
         });
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(self.shutdown_timeout).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            result = server => result.context("admin API server failed")?,
-            () = deadline => tracing::warn!(
-                timeout = ?self.shutdown_timeout,
-                "in-flight requests did not finish in time; stopping anyway"
-            ),
+        if let Some(cluster) = self.cluster {
+            let pool = self.pool.clone();
+            supervisor.service("housekeeping", stage::BACKGROUND, |stop| {
+                housekeeping::run(pool, stop)
+            });
+            let sessions = supervisor.clone();
+            supervisor.service("cluster listener", stage::LISTENERS, |stop| {
+                cluster.run(sessions, stage::LISTENERS, stop)
+            });
         }
-        if let Some(cluster) = cluster {
-            cluster.abort();
-        }
+        let result = supervisor.run(shutdown, self.shutdown_timeout).await;
         self.pool.close().await;
         tracing::info!("control plane stopped");
-        Ok(())
+        result.map_err(anyhow::Error::from)
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use license_shared::telemetry::LogFormat;
+use license_shared::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(

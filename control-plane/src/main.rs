@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use control_plane::cli::{Cli, Command, TokensCommand};
 use control_plane::{Application, db, tokens};
+use license_shared::logging::{self, LogTarget};
 use license_shared::shutdown;
-use license_shared::telemetry::{self, LogTarget};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         Command::Serve(_) => LogTarget::Stdout,
         _ => LogTarget::Stderr,
     };
-    telemetry::init(cli.log_format, target);
+    logging::init(cli.log_format, target);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

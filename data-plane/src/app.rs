@@ -10,17 +10,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::ServiceExt;
 use axum::extract::Request;
-use license_shared::protocol::DpToCp;
+use license_shared::supervisor::Supervisor;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::api::status::{self, StatusState};
 use crate::api::{self, PublicState};
 use crate::cache::{self, CacheWriter};
 use crate::cli::DataPlaneArgs;
-use crate::client::{self, ClientConfig};
-use crate::link::Link;
-use crate::status::{self, StatusState};
+use crate::cluster::{self, ClientConfig, Link};
 use crate::store::Store;
 
 /// A data plane that is bound and ready to serve.
@@ -33,7 +31,6 @@ pub struct DataPlane {
     node_id: Uuid,
     args: DataPlaneArgs,
     client: ClientConfig,
-    outbound: mpsc::Receiver<DpToCp>,
 }
 
 impl DataPlane {
@@ -80,16 +77,14 @@ impl DataPlane {
         let status = TcpListener::bind(args.status_listen)
             .await
             .with_context(|| format!("binding the status API to {}", args.status_listen))?;
-        let (link, outbound) = Link::new();
         Ok(Self {
             public,
             status,
             store,
-            link: Arc::new(link),
+            link: Arc::new(Link::new()),
             node_id,
             args,
             client,
-            outbound,
         })
     }
 
@@ -105,21 +100,15 @@ impl DataPlane {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then stops the client and both listeners.
+    /// Serves until `shutdown` resolves or a task fails, then stops everything in order
+    /// (listeners, then the cluster client, then the disk cache, written once more) within
+    /// `--shutdown-timeout`. Err when a task failed.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = watch::channel(false);
-        let cache = CacheWriter::spawn(self.args.cache_dir.clone(), self.store.clone());
-        let client = tokio::spawn(client::run(
-            self.client,
-            self.store.clone(),
-            self.link.clone(),
-            cache.clone(),
-            self.outbound,
-            stopped.clone(),
-        ));
+        let supervisor = Supervisor::new();
+        let cache = CacheWriter::new(self.args.cache_dir.clone(), self.store.clone());
         let public = api::service(
             PublicState {
                 store: self.store.clone(),
@@ -137,30 +126,42 @@ impl DataPlane {
             public = %self.public.local_addr()?, status = %self.status.local_addr()?,
             node_id = %self.node_id, "data plane listening"
         );
-        let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
-            let _ = stopped.changed().await;
-        };
-        let public = axum::serve(
-            self.public,
-            ServiceExt::<Request>::into_make_service(public),
-        )
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
-        let status =
-            axum::serve(self.status, status).with_graceful_shutdown(until_stopped(stopped.clone()));
-        let public = tokio::spawn(async move { public.await });
-        let status = tokio::spawn(async move { status.await });
-        shutdown.await;
-        let _ = stop.send(true);
-        for task in [public, status] {
-            if let Ok(Err(error)) = task.await {
-                tracing::warn!(%error, "a listener failed");
-            }
-        }
-        client.abort();
-        cache.flush().await;
+        let public_listener = self.public;
+        supervisor.service("public listener", stage::LISTENERS, |stop| async move {
+            let service = ServiceExt::<Request>::into_make_service(public);
+            axum::serve(public_listener, service)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("the public listener failed")
+        });
+        let status_listener = self.status;
+        supervisor.service("status listener", stage::LISTENERS, |stop| async move {
+            axum::serve(status_listener, status)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("the status listener failed")
+        });
+        let (store, link, writer) = (self.store.clone(), self.link.clone(), cache.clone());
+        supervisor.service("cluster client", stage::CLUSTER, |stop| {
+            cluster::run(self.client, store, link, writer, stop)
+        });
+        supervisor.service("cache writer", stage::CACHE, |stop| cache.run(stop));
+        let result = supervisor.run(shutdown, self.args.shutdown_timeout).await;
         tracing::info!("data plane stopped");
-        Ok(())
+        result.map_err(anyhow::Error::from)
     }
+}
+
+/// The order in which the data plane's tasks stop.
+mod stage {
+    use license_shared::supervisor::Stage;
+
+    /// Stop accepting, let in-flight requests finish.
+    pub(super) const LISTENERS: Stage = 0;
+    /// Then close the link to the control plane.
+    pub(super) const CLUSTER: Stage = 1;
+    /// Then write the disk cache a last time.
+    pub(super) const CACHE: Stage = 2;
 }
 
 /// This node's id, kept in the cache directory so it survives restarts.

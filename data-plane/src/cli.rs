@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use license_shared::telemetry::LogFormat;
+use license_shared::logging::LogFormat;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "data-plane", version, about = "License server data plane")]
@@ -33,6 +33,12 @@ pub struct DataPlaneArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
+
+    /// How long stopping (SIGTERM/SIGINT, or a failed task) may take: in-flight requests
+    /// finish, the cluster link closes and the disk cache is written within it, after which
+    /// what is left is aborted.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
 
     /// Log format: `json`, `pretty`, or `auto` (JSON unless stdout is a terminal).
     #[arg(long, env = "LOG_FORMAT", default_value = "auto")]

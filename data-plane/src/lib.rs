@@ -2,19 +2,21 @@
 //! mutually authenticated TLS websocket, and answers the public API without a database, also
 //! while the control plane is away. `main.rs` only parses the command line; tests start the
 //! same [`DataPlane`].
+//!
+//! - [`store`]: the in-memory state (sharded copy-on-write tables, forward-only apply,
+//!   snapshot building);
+//! - [`cache`]: the disk cache (file format, background writer);
+//! - [`cluster`]: the link to the control plane (client, connection actor, requests to the
+//!   control plane's authority);
+//! - [`usage`]: usage telemetry counted on the request path and reported to the control plane;
+//! - [`api`]: the public API (native, LicenseSpring) and the status listener.
 
 pub mod api;
 pub mod app;
 pub mod cache;
 pub mod cli;
-pub mod client;
-pub mod keyring;
-pub mod licensespring;
-pub mod link;
-pub mod request_counter;
-pub mod snapshot_intake;
-pub mod status;
+pub mod cluster;
 pub mod store;
-pub mod telemetry;
+pub mod usage;
 
 pub use app::DataPlane;

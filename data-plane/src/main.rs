@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use data_plane::DataPlane;
 use data_plane::cli::DataPlaneArgs;
+use license_shared::logging::{self, LogTarget};
 use license_shared::shutdown;
-use license_shared::telemetry::{self, LogTarget};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = DataPlaneArgs::parse();
-    telemetry::init(args.log_format, LogTarget::Stdout);
+    logging::init(args.log_format, LogTarget::Stdout);
     let result = async {
         let data_plane = DataPlane::build(args).await?;
         data_plane.run_until_stopped(shutdown::signal()).await

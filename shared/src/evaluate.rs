@@ -38,7 +38,8 @@ impl Check<'_> {
 }
 
 /// Why a license is not valid, most fundamental first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Denial {
     ProductMismatch,
     Revoked,

@@ -141,9 +141,14 @@ pub async fn method_not_allowed() -> ApiError {
 
 /// The answer when a handler panicked (for `tower_http::catch_panic`): a 500 in the error
 /// shape, with the details left to the log.
-pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    tracing::error!("a request handler panicked");
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = message, "a request handler panicked");
     ApiError::internal().into_response()
 }
 

@@ -3,11 +3,15 @@
 //! type. Nothing here does I/O, so the control plane, the data planes and client apps can all
 //! depend on it and reach the same verdicts.
 
+#[cfg(feature = "service")]
+pub mod fault;
+#[cfg(feature = "service")]
+pub mod logging;
 pub mod public_api;
 #[cfg(feature = "service")]
 pub mod shutdown;
 #[cfg(feature = "service")]
-pub mod telemetry;
+pub mod supervisor;
 #[cfg(feature = "cluster")]
 pub mod tls;
 

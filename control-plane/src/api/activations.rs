@@ -8,7 +8,7 @@ use license_shared::{ApiError, codes};
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::AppResult;
+use super::error::{AppError, AppResult};
 use super::extract::ApiQuery;
 use super::{fields, licenses};
 use crate::db::activations::{self as store, Activation, DeactivationOutcome};
@@ -47,7 +47,8 @@ async fn deactivate(
     Path((key, device_id)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     let key = fields::license_key(&key)?;
-    match store::deactivate(&state.db, &key, &device_id).await? {
+    // An admin's request has no deadline: it is decided however long it takes.
+    match store::deactivate(&state.db, &key, &device_id, None).await? {
         DeactivationOutcome::Deactivated => Ok(StatusCode::NO_CONTENT),
         DeactivationOutcome::LicenseNotFound => Err(licenses::not_found(&key).into()),
         DeactivationOutcome::DeviceNotActive => Err(ApiError::not_found(
@@ -55,5 +56,8 @@ async fn deactivate(
             "this device is not active on the license",
         )
         .into()),
+        DeactivationOutcome::DeadlinePassed => Err(AppError::Unexpected(anyhow::anyhow!(
+            "a deactivation without a deadline reported its deadline passed"
+        ))),
     }
 }

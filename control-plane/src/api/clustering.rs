@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::AppResult;
-use crate::cluster::registry;
+use crate::db::data_planes as registry;
 use crate::db::revision;
 
 pub fn router() -> Router<AppState> {

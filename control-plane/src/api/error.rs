@@ -1,10 +1,12 @@
-//! The control plane's handler error: either an [`ApiError`] decided by a handler, or a
-//! database error that is mapped here, in one place: unreachable database → 503, unique
-//! violation → 409 with the conflicting field's code, check violation → 400, anything else →
-//! 500 with the cause in the log and a vague message to the client.
+//! The control plane's handler error: an [`ApiError`] decided by a handler, a database error
+//! that is mapped here, in one place (unreachable database → 503, unique violation → 409 with
+//! the conflicting field's code, check violation → 400, anything else → 500), or an unexpected
+//! error with its context. Every 500 is logged once, with the whole cause chain, and the
+//! client gets a vague message.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use license_shared::protocol::AuthorityError;
 use license_shared::{ApiError, codes};
 
 use crate::db;
@@ -15,6 +17,8 @@ pub enum AppError {
     /// A 401 that tells the client which scheme to use (`WWW-Authenticate`).
     Challenge(ApiError, HeaderValue),
     Database(sqlx::Error),
+    /// Something that should not happen: logged with its whole cause chain, answered 500.
+    Unexpected(anyhow::Error),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -22,6 +26,18 @@ pub type AppResult<T> = Result<T, AppError>;
 impl From<ApiError> for AppError {
     fn from(error: ApiError) -> Self {
         AppError::Api(error)
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(error: anyhow::Error) -> Self {
+        AppError::Unexpected(error)
+    }
+}
+
+impl From<AuthorityError> for AppError {
+    fn from(error: AuthorityError) -> Self {
+        AppError::Api(error.into())
     }
 }
 
@@ -39,6 +55,10 @@ impl IntoResponse for AppError {
                 ([(header::WWW_AUTHENTICATE, scheme)], error).into_response()
             }
             AppError::Database(error) => database_error(&error).into_response(),
+            AppError::Unexpected(error) => {
+                tracing::error!(error = format!("{error:#}"), "unexpected error");
+                ApiError::internal().into_response()
+            }
         }
     }
 }
@@ -83,6 +103,6 @@ pub fn database_error(error: &sqlx::Error) -> ApiError {
             );
         }
     }
-    tracing::error!(%error, "unexpected database error");
+    tracing::error!(error = format!("{error:#}"), "unexpected database error");
     ApiError::internal()
 }

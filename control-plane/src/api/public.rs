@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use license_shared::Check;
+use license_shared::protocol::AuthorityError;
 use license_shared::public_api::{
     ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest, license_not_found,
 };
+use license_shared::{ApiError, Check};
 
 use super::AppState;
 use super::error::AppResult;
@@ -47,6 +48,12 @@ async fn validate(
     let request = request.parse()?;
     let product_id = request.product_id;
     let now = Utc::now();
-    let granted = authority::activate(&state.db, request, now).await?;
+    let key = request.license_key.clone();
+    let granted = authority::activate(&state.db, request, now, None)
+        .await
+        .map_err(|error| match error {
+            AuthorityError::LicenseNotFound => license_not_found(&key),
+            other => ApiError::from(other),
+        })?;
     Ok(Json(ValidateAnswer::granted(granted, product_id, now)))
 }

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::db::usage;
 
 /// How often the clean-up runs (and once at start).
 const EVERY: Duration = Duration::from_secs(60 * 60);
 
-/// Prunes at start and every [`EVERY`] until `stopped` fires. A failure is logged and tried
+/// Prunes at start and every [`EVERY`] until `stop` fires. A failure is logged and tried
 /// again at the next round.
-pub async fn run(pool: PgPool, mut stopped: watch::Receiver<bool>) {
+pub async fn run(pool: PgPool, stop: CancellationToken) -> anyhow::Result<()> {
     let mut rounds = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
@@ -26,7 +26,7 @@ pub async fn run(pool: PgPool, mut stopped: watch::Receiver<bool>) {
                     Err(error) => tracing::warn!(%error, "pruning telemetry batches failed"),
                 }
             }
-            _ = stopped.changed() => return,
+            () = stop.cancelled() => return Ok(()),
         }
     }
 }

@@ -3,8 +3,7 @@
 //! snapshot or the deltas after their revision, then every change as it commits, and forward
 //! activations to the [`crate::authority`].
 
-mod housekeeping;
-pub mod registry;
+pub mod housekeeping;
 pub mod revisions;
 mod session;
 
@@ -13,10 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use license_shared::supervisor::{Stage, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+/// TLS handshakes in progress at once on the cluster listener.
+const MAX_HANDSHAKES: usize = 32;
 
 /// Settings of the cluster listener.
 #[derive(Debug, Clone)]
@@ -76,30 +80,37 @@ impl ClusterServer {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Accepts data planes until `stopped` fires; each connection runs in its own task.
-    pub async fn run(self, mut stopped: watch::Receiver<bool>) {
+    /// Accepts data planes until `stop` fires; each connection is a worker of `supervisor`
+    /// (told to stop with the listener's stage). At most [`MAX_HANDSHAKES`] TLS handshakes
+    /// run at once, so a flood of connections cannot take every core.
+    pub async fn run(
+        self,
+        supervisor: Supervisor,
+        stage: Stage,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "cluster listener accepting data planes");
-        tokio::spawn(housekeeping::run(
-            self.context.pool.clone(),
-            stopped.clone(),
-        ));
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let acceptor = self.acceptor.clone();
                         let context = self.context.clone();
-                        let stopped = stopped.clone();
-                        tokio::spawn(session::serve(context, acceptor, tcp, peer, stopped));
+                        let handshakes = Arc::clone(&handshakes);
+                        supervisor.worker(format!("cluster session {peer}"), stage, move |stop| {
+                            session::serve(context, acceptor, handshakes, tcp, peer, stop)
+                        });
                     }
                     Err(error) => {
                         tracing::warn!(%error, "cluster listener failed to accept");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                _ = stopped.changed() => break,
+                () = stop.cancelled() => break,
             }
         }
         tracing::info!("cluster listener stopped");
+        Ok(())
     }
 }

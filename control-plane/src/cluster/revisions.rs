@@ -5,22 +5,46 @@
 
 use std::time::Duration;
 
+use license_shared::supervisor::{Stage, Supervisor};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::db::revision::{self, CHANNEL};
 
 /// How often the committed revision is polled in case a notification was missed.
 const SAFETY_POLL: Duration = Duration::from_secs(2);
 
-/// Starts following revisions; the receiver always holds the newest committed one known.
-pub async fn follow(pool: PgPool) -> sqlx::Result<watch::Receiver<i64>> {
+/// Starts following revisions, as two services of `supervisor` (the listener and the poller);
+/// the receiver always holds the newest committed one known, and its sender closes when both
+/// have stopped.
+pub async fn follow(
+    pool: PgPool,
+    supervisor: &Supervisor,
+    stage: Stage,
+) -> sqlx::Result<watch::Receiver<i64>> {
     let current = revision::current(&pool).await?;
     let (sender, receiver) = watch::channel(current);
-    tokio::spawn(listen(pool.clone(), sender.clone()));
-    tokio::spawn(poll(pool, sender));
+    let (listening, listener_pool) = (sender.clone(), pool.clone());
+    supervisor.service("revision listener", stage, move |stop| {
+        until(stop, listen(listener_pool, listening))
+    });
+    supervisor.service("revision poller", stage, move |stop| {
+        until(stop, poll(pool, sender))
+    });
     Ok(receiver)
+}
+
+/// Runs `task` (which never ends on its own) until `stop` fires.
+async fn until(
+    stop: CancellationToken,
+    task: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        () = task => anyhow::bail!("stopped following revisions"),
+        () = stop.cancelled() => Ok(()),
+    }
 }
 
 fn publish(sender: &watch::Sender<i64>, revision: i64) {
@@ -35,7 +59,7 @@ fn publish(sender: &watch::Sender<i64>, revision: i64) {
 
 async fn listen(pool: PgPool, sender: watch::Sender<i64>) {
     let mut delay = Duration::from_millis(100);
-    while !sender.is_closed() {
+    loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -52,6 +76,7 @@ async fn listen(pool: PgPool, sender: watch::Sender<i64>) {
         }
         delay = Duration::from_millis(100);
         loop {
+            license_shared::fault::point("revision-listener");
             match listener.try_recv().await {
                 Ok(Some(notification)) => match notification.payload().parse() {
                     Ok(revision) => publish(&sender, revision),
@@ -77,7 +102,7 @@ async fn listen(pool: PgPool, sender: watch::Sender<i64>) {
 
 async fn poll(pool: PgPool, sender: watch::Sender<i64>) {
     let mut ticker = tokio::time::interval(SAFETY_POLL);
-    while !sender.is_closed() {
+    loop {
         ticker.tick().await;
         if let Ok(revision) = revision::current(&pool).await {
             publish(&sender, revision);

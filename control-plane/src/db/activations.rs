@@ -48,6 +48,8 @@ pub enum ActivationOutcome {
     },
     LicenseNotFound,
     Denied(Denial),
+    /// The caller's deadline passed before the decision could commit: nothing changed.
+    DeadlinePassed,
     /// Every seat is taken.
     LimitReached {
         max_activations: i32,
@@ -64,6 +66,7 @@ pub async fn activate(
     product_id: Option<Uuid>,
     device: DeviceInfo,
     now: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
 ) -> sqlx::Result<ActivationOutcome> {
     let mut tx = pool.begin().await?;
     // Lock first, then read in a new statement: under READ COMMITTED a statement that waited
@@ -93,6 +96,9 @@ pub async fn activate(
             .bind(&device.device_id)
             .fetch_one(&mut *tx)
             .await?;
+        if too_late(deadline) {
+            return Ok(ActivationOutcome::DeadlinePassed);
+        }
         tx.commit().await?;
         return Ok(ActivationOutcome::AlreadyActive {
             license,
@@ -121,6 +127,9 @@ pub async fn activate(
     let license = licenses::fetch_by_id(&mut *tx, license_id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
+    if too_late(deadline) {
+        return Ok(ActivationOutcome::DeadlinePassed);
+    }
     tx.commit().await?;
     Ok(ActivationOutcome::Activated {
         license,
@@ -160,6 +169,14 @@ pub enum DeactivationOutcome {
     Deactivated,
     LicenseNotFound,
     DeviceNotActive,
+    /// The caller's deadline passed before the seat could be freed: nothing changed.
+    DeadlinePassed,
+}
+
+/// Whether a caller's deadline has passed; checked right before committing, so that a
+/// request whose client has given up is never decided after that.
+fn too_late(deadline: Option<DateTime<Utc>>) -> bool {
+    deadline.is_some_and(|deadline| Utc::now() >= deadline)
 }
 
 /// Frees the seat `device_id` holds on license `key`.
@@ -167,6 +184,7 @@ pub async fn deactivate(
     pool: &PgPool,
     key: &LicenseKey,
     device_id: &str,
+    deadline: Option<DateTime<Utc>>,
 ) -> sqlx::Result<DeactivationOutcome> {
     let mut tx = pool.begin().await?;
     let Some(license_id) = licenses::lock_by_key(&mut tx, key).await? else {
@@ -184,6 +202,9 @@ pub async fn deactivate(
         return Ok(DeactivationOutcome::DeviceNotActive);
     }
     revision::stamp(&mut tx, Entity::License, license_id).await?;
+    if too_late(deadline) {
+        return Ok(DeactivationOutcome::DeadlinePassed);
+    }
     tx.commit().await?;
     Ok(DeactivationOutcome::Deactivated)
 }

@@ -6,6 +6,7 @@ pub mod activations;
 pub mod changes;
 pub mod credentials;
 pub mod customers;
+pub mod data_planes;
 pub mod licenses;
 pub mod products;
 pub mod revision;

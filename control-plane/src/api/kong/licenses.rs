@@ -292,7 +292,11 @@ fn payload(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
 
 async fn one(state: &AppState, record: LicenseRecord) -> AppResult<KongLicense> {
     let mut views = views(state, vec![record]).await?;
-    views.pop().ok_or_else(|| ApiError::internal().into())
+    views.pop().ok_or_else(|| {
+        crate::api::error::AppError::Unexpected(anyhow::anyhow!(
+            "views() made no Kong view of the one license it was given"
+        ))
+    })
 }
 
 /// Kong views of `records`, with their documents: imported ones verbatim, the others signed

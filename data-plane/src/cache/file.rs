@@ -1,6 +1,6 @@
-//! The disk cache (DESIGN §6): the whole state, written atomically after changes, so that a
-//! data plane restarted while the control plane is away serves at once. A corrupt cache is
-//! reported (a precise [`CacheError`]) and ignored by the caller, which then syncs afresh.
+//! The disk cache file: [`save`] writes the whole state, [`load`] reads it back. A corrupt
+//! cache is reported (a precise [`CacheError`]) and ignored by the caller, which then syncs
+//! afresh.
 //!
 //! Atomic write: a temp file in the same directory, fsync, rename over `state.cache`, fsync of
 //! the directory. A crash at any point leaves either the old file or the new one, never a mix;
@@ -26,29 +26,23 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
 
 use license_shared::protocol::Change;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::store::{SnapshotBuilder, State, Store};
+use crate::store::{SnapshotBuilder, State};
 
 const MAGIC: &[u8; 9] = b"LSDPCACHE";
 const VERSION: u32 = 3;
-const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 32;
+pub(super) const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 32;
 const FILE: &str = "state.cache";
 /// Temp files are `.state.cache.<random>.tmp`: hidden, and never mistaken for the cache.
 const TEMP_PREFIX: &str = ".state.cache.";
 const TEMP_SUFFIX: &str = ".tmp";
-/// How long the background writer rests after a save, in multiples of the save's duration.
-const REST_FACTOR: u32 = 3;
 
 /// Why a cache file could not be written or used.
 #[derive(Debug, thiserror::Error)]
@@ -413,141 +407,12 @@ impl<W: Write> Write for Digesting<W> {
     }
 }
 
-/// Saves the store in the background whenever it changed. Saves are serialized and coalesce:
-/// a burst of changes costs one or two writes, a state already written is not written again,
-/// and readers are never blocked (a save works on an `Arc` of the state, off the runtime).
-///
-/// After a save the background task rests three times as long as the save took, so
-/// that a large store under a steady stream of deltas does not keep a core and the disk busy
-/// (a million licenses take seconds to write). A cache a few seconds stale costs nothing but a
-/// few more deltas at the next start, which resumes from the cache's revision.
-///
-/// When the last handle is dropped, the background task writes once more and ends.
-#[derive(Debug, Clone)]
-pub struct CacheWriter {
-    shared: Arc<Shared>,
-    /// Shared by every clone; its drop (with the last clone) stops the background task.
-    _last: Arc<LastHandle>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    dir: PathBuf,
-    store: Arc<Store>,
-    dirty: Notify,
-    closed: AtomicBool,
-    /// The state written last (weak: it must not keep an old state alive), held across a save
-    /// so that two saves never race to the rename.
-    last_saved: tokio::sync::Mutex<Weak<State>>,
-}
-
-#[derive(Debug)]
-struct LastHandle(Arc<Shared>);
-
-impl Drop for LastHandle {
-    fn drop(&mut self) {
-        self.0.closed.store(true, Ordering::Release);
-        self.0.dirty.notify_one();
-    }
-}
-
-impl CacheWriter {
-    /// Starts the background writer of `store` into `dir` (on the current tokio runtime).
-    pub fn spawn(dir: PathBuf, store: Arc<Store>) -> Self {
-        let shared = Arc::new(Shared {
-            dir,
-            store,
-            dirty: Notify::new(),
-            closed: AtomicBool::new(false),
-            last_saved: tokio::sync::Mutex::new(Weak::new()),
-        });
-        let background = Arc::clone(&shared);
-        tokio::spawn(async move {
-            loop {
-                background.dirty.notified().await;
-                let closing = background.closed.load(Ordering::Acquire);
-                let took = background.flush().await;
-                if closing {
-                    break;
-                }
-                if let Some(took) = took {
-                    tokio::time::sleep(took * REST_FACTOR).await;
-                }
-            }
-        });
-        CacheWriter {
-            _last: Arc::new(LastHandle(Arc::clone(&shared))),
-            shared,
-        }
-    }
-
-    /// Marks the state as changed: the background task writes it soon.
-    pub fn changed(&self) {
-        self.shared.dirty.notify_one();
-    }
-
-    /// Writes the current state now (unless it is already on disk); failures are logged.
-    pub async fn flush(&self) {
-        self.shared.flush().await;
-    }
-}
-
-impl Shared {
-    /// Writes the current state unless it is already on disk; returns how long a write took.
-    async fn flush(&self) -> Option<Duration> {
-        let mut last_saved = self.last_saved.lock().await;
-        if !self.store.has_state() {
-            return None;
-        }
-        let state = self.store.load_full();
-        let written = Arc::downgrade(&state);
-        if Weak::ptr_eq(&last_saved, &written) {
-            return None;
-        }
-        let dir = self.dir.clone();
-        let started = Instant::now();
-        let revision = state.revision();
-        let (done, saved) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("dp-cache-writer".to_owned())
-            .spawn(move || {
-                lower_this_threads_priority();
-                done.send(save(&dir, &state)).ok();
-            });
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "cannot start the disk cache writer");
-            return None;
-        }
-        match saved.await {
-            Ok(Ok(bytes)) => {
-                *last_saved = written;
-                tracing::debug!(
-                    revision, bytes, elapsed = ?started.elapsed(), "disk cache written"
-                );
-            }
-            Ok(Err(error)) => tracing::warn!(%error, "cannot write the disk cache"),
-            Err(_) => tracing::warn!("the disk cache writer failed"),
-        }
-        Some(started.elapsed())
-    }
-}
-
-/// Gives the calling thread the lowest CPU priority (nice 19). Writing the whole state takes
-/// a core for a while (a second or more at a million licenses); at normal priority it competes
-/// with answering requests and applying deltas, which are what a data plane is for. Under full
-/// load the write still progresses, only more slowly.
-fn lower_this_threads_priority() {
-    // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value only.
-    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(%error, "cannot lower the disk cache writer's priority");
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::tests::{customer, license, product, realistic_license};
     use license_shared::{Customer, License, Product};
+    use std::time::Instant;
 
     /// A state with a few of everything, as of revision 100.
     fn sample() -> State {
@@ -598,7 +463,7 @@ mod tests {
         (dir, state, bytes)
     }
 
-    fn load_bytes(dir: &Path, bytes: &[u8]) -> Result<Option<State>, CacheError> {
+    pub(crate) fn load_bytes(dir: &Path, bytes: &[u8]) -> Result<Option<State>, CacheError> {
         std::fs::write(path(dir), bytes).expect("written");
         load(dir)
     }
@@ -779,67 +644,6 @@ mod tests {
         let gone = dir.join("missing");
         assert!(matches!(save(&gone, &state), Err(CacheError::Io(_))));
         assert!(load(&gone).expect("no cache").is_none());
-    }
-
-    #[tokio::test]
-    async fn the_writer_saves_changes_and_stops_with_its_last_handle() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(Store::new());
-        let writer = CacheWriter::spawn(dir.path().to_path_buf(), Arc::clone(&store));
-        writer.flush().await;
-        assert!(
-            load(dir.path()).expect("loads").is_none(),
-            "no state, no file"
-        );
-
-        let mut builder = store.begin_snapshot(Uuid::nil());
-        builder.push(Change::License(license(1)));
-        store.finish_snapshot(builder, 1);
-        writer.changed();
-        let second = license(2);
-        store.apply_deltas(2, vec![Change::License(second.clone())]);
-        writer.changed();
-        // The background task writes it (read the file directly: `load` would remove the
-        // temp file of a save in progress).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let on_disk = std::fs::read(path(dir.path())).unwrap_or_default();
-            if on_disk.len() > HEADER_LEN {
-                let scratch = tempfile::tempdir().expect("dir");
-                let loaded = load_bytes(scratch.path(), &on_disk).expect("loads");
-                if loaded.is_some_and(|state| state.license(&second.key).is_some()) {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the change was not written");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // An explicit flush of a state already on disk writes nothing.
-        let modified = std::fs::metadata(path(dir.path()))
-            .and_then(|file| file.modified())
-            .expect("mtime");
-        writer.flush().await;
-        let loaded = load(dir.path()).expect("loads").expect("present");
-        assert_eq!(loaded.revision(), 2);
-        assert_eq!(
-            std::fs::metadata(path(dir.path()))
-                .and_then(|file| file.modified())
-                .expect("mtime"),
-            modified
-        );
-
-        let clone = writer.clone();
-        drop(writer);
-        drop(clone);
-        // The background task ends, releasing its hold on the store.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Arc::strong_count(&store) > 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the background task did not stop"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 
     fn measure(licenses: i64) {

@@ -1,5 +1,5 @@
 //! Counting the requests served on the public routes for the usage report (see
-//! [`crate::telemetry`]): one relaxed atomic add per answered request. It wraps the whole router
+//! [`crate::usage`]): one relaxed atomic add per answered request. It wraps the whole router
 //! once, as a plain response map, rather than every route (`Router::route_layer`, which boxes
 //! and clones each route's service again on every request) or `axum::middleware::from_fn`
 //! (which boxes every request's future); both showed in the verify profile. A request no route
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use license_shared::http::{method_not_allowed, not_found};
 use tower::util::MapResponseLayer;
 
-use crate::link::Link;
+use crate::cluster::Link;
 
 /// Response extension set by the router's fallbacks: no public route answered this request.
 #[derive(Debug, Clone, Copy)]

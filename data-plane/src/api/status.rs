@@ -13,7 +13,7 @@ use license_shared::{ApiError, codes};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::link::Link;
+use crate::cluster::Link;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]

@@ -21,13 +21,13 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use license_shared::protocol::{ActivationRequest, Change};
+use license_shared::protocol::ActivationRequest;
 use license_shared::signing::ClusterKey;
 use license_shared::{ApiError, AuthorizationMethod, Check, Denial, License, Product, evaluate};
 use serde_json::{Value, json};
 
 use crate::api::PublicState;
-use crate::keyring::Keyring;
+use crate::store::Keyring;
 use crate::store::State as StoreState;
 use body::{LicenseFacts, license_body, signed_response};
 use errors::bad_request;
@@ -131,15 +131,9 @@ async fn activate_license(
         .get("env")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let granted = state
-        .link
-        .activate(request, state.activation_timeout)
+    let granted = super::seat::forward_activation(&state, request)
         .await
         .map_err(errors::from_authority)?;
-    // Serve the new seat at once, without waiting for the delta that will also bring it.
-    state
-        .store
-        .apply_entity(Change::License(granted.license.clone()));
     let snapshot = state.store.load();
     let signing_key = active_key(snapshot.keyring())?;
     let product = snapshot
@@ -172,13 +166,10 @@ async fn deactivate_license(
         let (_, license) = find(&snapshot, credential.product_ids.as_slice(), &params)?;
         (license.key.clone(), params)
     };
-    let license = state
-        .link
-        .deactivate(key, params.hardware_id.clone(), state.activation_timeout)
+    let license = super::seat::forward_deactivation(&state, key, params.hardware_id.clone())
         .await
         .map_err(errors::from_authority)?;
     let times_activated = license.active_devices.len();
-    state.store.apply_entity(Change::License(license));
     Ok(axum::Json(json!({
         "deactivated": true,
         "hardware_id": params.hardware_id,

@@ -1,4 +1,4 @@
-//! The registry of data planes (`GET /clustering/data-planes`), kept in PostgreSQL so that any
+//! SQL of the registry of data planes (`GET /clustering/data-planes`), kept in PostgreSQL so that any
 //! control plane lists every data plane, whichever control plane it is connected to.
 
 use chrono::{DateTime, Utc};
@@ -39,24 +39,6 @@ pub async fn connected(pool: &PgPool, hello: &Hello, ip: &str) -> sqlx::Result<(
 }
 
 /// Records the revision a data plane reports it has applied.
-/// Records, off the session's path, the revisions a data plane reports applied: the session
-/// hands each one to a watch channel, and a task writes the latest whenever the last write has
-/// finished. A session never waits for the database between two deltas, and a burst of
-/// changes costs a few registry writes, not one committed transaction per change.
-pub fn spawn_applied_writer(pool: PgPool, id: Uuid) -> tokio::sync::watch::Sender<i64> {
-    let (sender, mut receiver) = tokio::sync::watch::channel(0);
-    tokio::spawn(async move {
-        // Ends when the session drops its sender.
-        while receiver.changed().await.is_ok() {
-            let revision = *receiver.borrow_and_update();
-            if let Err(error) = applied(&pool, id, revision).await {
-                tracing::debug!(%error, node_id = %id, "applied revision not recorded");
-            }
-        }
-    });
-    sender
-}
-
 pub async fn applied(pool: &PgPool, id: Uuid, revision: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE data_planes SET revision = $2, last_seen_at = now() WHERE id = $1")
         .bind(id)

@@ -3,7 +3,8 @@
 //! answers every client error with 400, authentication failures included; only a body over
 //! the data plane's `--max-body-bytes` is 413.
 
-use license_shared::{ApiError, Denial, codes as native};
+use license_shared::protocol::AuthorityError;
+use license_shared::{ApiError, Denial};
 
 pub const MISSING_HEADERS: &str = "missing_headers";
 pub const MISSING_PARAMETERS: &str = "missing_parameters";
@@ -55,18 +56,25 @@ pub fn denied(denial: Denial) -> ApiError {
     }
 }
 
-/// Translates an answer of the activation authority (native codes) into LicenseSpring's.
-/// Unavailability (503) stays as it is: it is not the client's fault.
-pub fn from_authority(error: ApiError) -> ApiError {
-    let translated = match error.code.as_ref() {
-        native::LICENSE_NOT_FOUND | native::PRODUCT_MISMATCH => LICENSE_NOT_FOUND,
-        native::LICENSE_REVOKED | native::LICENSE_SUSPENDED => LICENSE_NOT_ENABLED,
-        native::LICENSE_NOT_STARTED => LICENSE_NOT_ACTIVE,
-        native::LICENSE_EXPIRED => LICENSE_EXPIRED,
-        native::ACTIVATION_LIMIT_REACHED => LICENSE_ACTIVATED_MAX_TIMES,
-        native::ACTIVATION_NOT_FOUND | native::DEVICE_NOT_ACTIVATED => DEVICE_NOT_FOUND,
-        native::INVALID_DEVICE_ID => VALIDATION_ERROR,
-        _ => return error,
-    };
-    bad_request(translated, error.message)
+/// The LicenseSpring answer for a refusal of the control plane's authority. Unavailability
+/// (503) is not the client's fault and keeps its native code.
+pub fn from_authority(error: AuthorityError) -> ApiError {
+    match error {
+        AuthorityError::LicenseNotFound => bad_request(
+            LICENSE_NOT_FOUND,
+            "license with the provided license_key not found",
+        ),
+        AuthorityError::Denied { denial } => denied(denial),
+        limit @ AuthorityError::LimitReached { .. } => {
+            bad_request(LICENSE_ACTIVATED_MAX_TIMES, limit.to_string())
+        }
+        AuthorityError::DeviceNotActive => bad_request(
+            DEVICE_NOT_FOUND,
+            "an active device matching the hardware_id was not found",
+        ),
+        unavailable @ (AuthorityError::Unreachable { .. }
+        | AuthorityError::DeadlinePassed
+        | AuthorityError::Busy
+        | AuthorityError::DatabaseUnavailable { .. }) => ApiError::from(unavailable),
+    }
 }

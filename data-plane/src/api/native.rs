@@ -1,68 +1,23 @@
-//! The public API of a data plane, answered from memory: `POST /api/licenses/verify`, and
+//! The native public routes (seed 003), answered from memory: `POST /api/licenses/verify`, and
 //! `POST /api/licenses/validate`, which answers an already-active device locally and forwards a
-//! new one to the control plane's activation authority. Same shapes and codes as the control
-//! plane's database-backed endpoints.
+//! new one to the control plane's activation authority; the JWKS and signed documents. Same
+//! shapes and codes as the control plane's database-backed endpoints.
 
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::Json;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
-use license_shared::http::{ApiJson, JsonAnswer, panic_response};
-use license_shared::protocol::Change;
+use license_shared::http::{ApiJson, JsonAnswer};
 use license_shared::public_api::{
     ActivationAnswer, ValidateAnswer, ValidateRequest, VerifyAnswer, VerifyRequest,
     license_not_found,
 };
 use license_shared::signing::Jwks;
 use license_shared::{ApiError, Check, evaluate};
-use tower::{Service, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::link::Link;
-use crate::request_counter::{count_routed, unrouted_method, unrouted_path};
-use crate::store::Store;
+use super::PublicState;
 
-/// What the public handlers reach.
-#[derive(Debug, Clone)]
-pub struct PublicState {
-    pub store: Arc<Store>,
-    pub link: Arc<Link>,
-    pub activation_timeout: Duration,
-}
-
-/// The public API as one service: the routes, then what every request passes through once —
-/// catching a handler's panic as a 500 in the error shape, the body-size limit, and counting
-/// for the usage report. These wrap the router rather than each route (`Router::layer`), which
-/// would box and clone them again per route on every request.
-pub fn service(
-    state: PublicState,
-    max_body_bytes: usize,
-) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
-{
-    let count = count_routed(state.link.clone());
-    let router = Router::new()
-        .route("/api/licenses/verify", post(verify))
-        .route("/api/licenses/validate", post(validate))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/api/licenses/{key}/document", get(document))
-        .merge(crate::licensespring::router())
-        .fallback(unrouted_path)
-        .method_not_allowed_fallback(unrouted_method)
-        .with_state(state);
-    ServiceBuilder::new()
-        .map_response(IntoResponse::into_response)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(count)
-        .service(router)
-}
-
-async fn verify(
+pub(super) async fn verify(
     State(state): State<PublicState>,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
@@ -84,14 +39,14 @@ async fn verify(
 
 /// The cluster's public signing keys (RFC 8037 JWKS), to check `LicenseSignature` headers and
 /// signed license documents with.
-async fn jwks(State(state): State<PublicState>) -> Json<Jwks> {
+pub(super) async fn jwks(State(state): State<PublicState>) -> Json<Jwks> {
     Json(state.store.load().keyring().jwks())
 }
 
 /// The license's signed document (Kong's envelope), made here from the replicated facts with
 /// the cluster's active key: byte-identical to the control plane's, as signing is
 /// deterministic. For apps that keep a license to check offline.
-async fn document(
+pub(super) async fn document(
     State(state): State<PublicState>,
     axum::extract::Path(key): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
@@ -121,7 +76,7 @@ async fn document(
         .into_response())
 }
 
-async fn validate(
+pub(super) async fn validate(
     State(state): State<PublicState>,
     ApiJson(request): ApiJson<ValidateRequest>,
 ) -> Result<Response, ApiError> {
@@ -157,13 +112,6 @@ async fn validate(
             return Ok(JsonAnswer(answer).into_response());
         }
     }
-    let granted = state
-        .link
-        .activate(request, state.activation_timeout)
-        .await?;
-    // Serve the new seat at once, without waiting for the delta that will also bring it.
-    state
-        .store
-        .apply_entity(Change::License(granted.license.clone()));
+    let granted = super::seat::forward_activation(&state, request).await?;
     Ok(Json(ValidateAnswer::granted(granted, product_id, now)).into_response())
 }

@@ -18,7 +18,7 @@ use super::errors::{
     AUTHORIZATION_INVALID_HEADERS, AUTHORIZATION_MISSING_PARAMS, DATE_HEADER_DIFF, HMAC_REQUIRED,
     INVALID_API_KEY, MISSING_HEADERS, SIGNATURE_MISMATCH, bad_request,
 };
-use crate::keyring::Keyring;
+use crate::store::Keyring;
 
 /// How far the `Date` header may be from the data plane's clock, either way.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);

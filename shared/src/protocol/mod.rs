@@ -8,21 +8,26 @@
 //! 1 or later) it reads it, with deflate otherwise and from data planes. A data plane opens with [`Hello`]; the control
 //! plane answers with either the changes after the data plane's revision or a full snapshot in
 //! bounded chunks, then pushes [`CpToDp::Deltas`] as writes commit. Requests that need the
-//! source of truth (activation) carry a correlation id and a deadline.
+//! source of truth (activation) carry a correlation id and an absolute deadline, and are
+//! answered with a typed [`AuthorityError`] when refused.
 
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+mod authority;
+
+pub use authority::AuthorityError;
+
 use crate::credential::ApiCredential;
-use crate::error::ApiError;
 use crate::key::LicenseKey;
 use crate::model::{Customer, License, Product};
 use crate::signing::ClusterKey;
 
-/// Bumped on incompatible changes; a control plane refuses another major version.
-pub const PROTOCOL_MAJOR: u32 = 2;
+/// Bumped on incompatible changes; a control plane refuses another major version. 3: absolute
+/// request deadlines and typed authority errors.
+pub const PROTOCOL_MAJOR: u32 = 3;
 /// Bumped on compatible additions. 1: data planes read zstd frames ([`Codec::Zstd`]).
 pub const PROTOCOL_MINOR: u32 = 1;
 /// Entities per snapshot chunk: keeps every frame far below the frame limit.
@@ -80,13 +85,14 @@ pub enum DpToCp {
     },
     Activate {
         correlation_id: Uuid,
-        /// How long the data plane waits for the answer, in milliseconds.
-        deadline_ms: u64,
+        /// When the data plane stops waiting (UNIX time in milliseconds): the control plane
+        /// never executes the request after it, so a client told 503 is never activated later.
+        deadline_unix_ms: i64,
         request: ActivationRequest,
     },
     Deactivate {
         correlation_id: Uuid,
-        deadline_ms: u64,
+        deadline_unix_ms: i64,
         license_key: LicenseKey,
         device_id: String,
     },
@@ -176,11 +182,11 @@ pub enum CpToDp {
     },
     ActivateResult {
         correlation_id: Uuid,
-        outcome: Result<ActivationGranted, ApiError>,
+        outcome: Result<ActivationGranted, AuthorityError>,
     },
     DeactivateResult {
         correlation_id: Uuid,
-        outcome: Result<License, ApiError>,
+        outcome: Result<License, AuthorityError>,
     },
     /// The telemetry batch `sequence` is counted (or was already).
     UsageAck {

@@ -2,8 +2,10 @@
 //! counted on the request path with one atomic add (and, for validations, one short lock on one
 //! of 16 shards), and reported to the control plane in batches by the cluster client.
 //!
-//! A batch is kept until the control plane acknowledges it and resent after a reconnect; its
-//! sequence number lets the control plane count it once. Sequences start at the start-up time
+//! One batch is in flight at a time: it is kept until the control plane acknowledges it, and
+//! sent again after a reconnect or when no acknowledgement came within a few intervals; its
+//! sequence number lets the control plane count it once. Batches made meanwhile wait in a
+//! bounded queue, oldest first. Sequences start at the start-up time
 //! in microseconds, so they keep increasing across restarts. Counts not yet taken into a batch
 //! when the process stops are lost (at most one interval's worth).
 
@@ -32,7 +34,15 @@ pub struct Telemetry {
     validated: [Mutex<ValidatedShard>; SHARDS],
     hasher: foldhash::fast::RandomState,
     next_sequence: AtomicI64,
-    pending: Mutex<VecDeque<UsageBatch>>,
+    pending: Mutex<Batches>,
+}
+
+/// The batch in flight and those waiting behind it.
+#[derive(Debug, Default)]
+struct Batches {
+    /// Sent and not yet acknowledged.
+    in_flight: Option<UsageBatch>,
+    waiting: VecDeque<UsageBatch>,
 }
 
 impl Default for Telemetry {
@@ -48,7 +58,7 @@ impl Telemetry {
             validated: std::array::from_fn(|_| Mutex::new(ValidatedShard::default())),
             hasher: foldhash::fast::RandomState::default(),
             next_sequence: AtomicI64::new(Utc::now().timestamp_micros()),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(Batches::default()),
         }
     }
 
@@ -68,8 +78,10 @@ impl Telemetry {
     }
 
     /// Moves what was counted since the last call into a new batch (when there is anything),
-    /// and returns every batch still waiting for an acknowledgement, oldest first.
-    pub fn batches(&self, now: DateTime<Utc>) -> Vec<UsageBatch> {
+    /// and returns the batch to send now, if any: the oldest waiting one when none is in
+    /// flight, or the one in flight again when `resend` (a new connection, or no
+    /// acknowledgement for too long).
+    pub fn next_batch(&self, now: DateTime<Utc>, resend: bool) -> Option<UsageBatch> {
         let requests = self.requests.swap(0, Ordering::Relaxed);
         let mut validated = Vec::new();
         for shard in &self.validated {
@@ -77,20 +89,20 @@ impl Telemetry {
             // grow it back (rehashing) after every batch.
             validated.extend(lock(shard).drain());
         }
-        let mut pending = lock(&self.pending);
+        let mut batches = lock(&self.pending);
         if requests > 0 || !validated.is_empty() {
             let counts = if requests > 0 {
                 vec![(now.format("%Y-%m").to_string(), requests as i64)]
             } else {
                 Vec::new()
             };
-            pending.push_back(UsageBatch {
+            batches.waiting.push_back(UsageBatch {
                 sequence: self.next_sequence.fetch_add(1, Ordering::Relaxed),
                 requests: counts,
                 validated,
             });
-            while pending.len() > MAX_PENDING {
-                if let Some(dropped) = pending.pop_front() {
+            while batches.waiting.len() > MAX_PENDING {
+                if let Some(dropped) = batches.waiting.pop_front() {
                     tracing::warn!(
                         sequence = dropped.sequence,
                         "dropping the oldest unacknowledged telemetry batch"
@@ -98,17 +110,32 @@ impl Telemetry {
                 }
             }
         }
-        pending.iter().cloned().collect()
+        match &batches.in_flight {
+            Some(batch) => resend.then(|| batch.clone()),
+            None => {
+                let next = batches.waiting.pop_front()?;
+                batches.in_flight = Some(next.clone());
+                Some(next)
+            }
+        }
     }
 
     /// The control plane has counted batch `sequence`.
     pub fn acknowledge(&self, sequence: i64) {
-        lock(&self.pending).retain(|batch| batch.sequence != sequence);
+        let mut batches = lock(&self.pending);
+        if batches
+            .in_flight
+            .as_ref()
+            .is_some_and(|batch| batch.sequence == sequence)
+        {
+            batches.in_flight = None;
+        }
     }
 
-    /// How many batches wait for an acknowledgement.
+    /// How many batches wait for an acknowledgement (in flight or queued).
     pub fn pending(&self) -> usize {
-        lock(&self.pending).len()
+        let batches = lock(&self.pending);
+        batches.waiting.len() + usize::from(batches.in_flight.is_some())
     }
 }
 
@@ -122,11 +149,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_go_out_in_batches_until_acknowledged() {
+    fn one_batch_is_in_flight_until_acknowledged() {
         let telemetry = Telemetry::new();
         let now = Utc::now();
         assert!(
-            telemetry.batches(now).is_empty(),
+            telemetry.next_batch(now, false).is_none(),
             "nothing counted, nothing sent"
         );
         for _ in 0..5 {
@@ -135,32 +162,46 @@ mod tests {
         let license = Uuid::new_v4();
         telemetry.validated(license, now - chrono::Duration::seconds(5));
         telemetry.validated(license, now);
-        let first = telemetry.batches(now);
-        assert_eq!(first.len(), 1);
-        assert_eq!(
-            first[0].requests,
-            vec![(now.format("%Y-%m").to_string(), 5)]
-        );
-        assert_eq!(first[0].validated, vec![(license, now)]);
+        let first = telemetry.next_batch(now, false).expect("a batch");
+        assert_eq!(first.requests, vec![(now.format("%Y-%m").to_string(), 5)]);
+        assert_eq!(first.validated, vec![(license, now)]);
 
         telemetry.count_request();
-        let both = telemetry.batches(now);
-        assert_eq!(both.len(), 2, "the unacknowledged batch is resent");
-        assert!(both[1].sequence > both[0].sequence);
-        telemetry.acknowledge(both[0].sequence);
-        telemetry.acknowledge(both[1].sequence);
+        assert!(
+            telemetry.next_batch(now, false).is_none(),
+            "the second waits while the first is in flight"
+        );
+        assert_eq!(telemetry.pending(), 2);
+        let again = telemetry.next_batch(now, true).expect("resent");
+        assert_eq!(
+            again.sequence, first.sequence,
+            "a reconnect resends the same batch"
+        );
+        telemetry.acknowledge(first.sequence);
+        let second = telemetry.next_batch(now, false).expect("the next one");
+        assert!(second.sequence > first.sequence);
+        telemetry.acknowledge(second.sequence);
         assert_eq!(telemetry.pending(), 0);
-        assert!(telemetry.batches(now).is_empty());
+        assert!(telemetry.next_batch(now, true).is_none());
     }
 
     #[test]
     fn sequences_keep_increasing_across_restarts() {
         let before = Telemetry::new();
         before.count_request();
-        let first = before.batches(Utc::now())[0].sequence;
+        let first = before
+            .next_batch(Utc::now(), false)
+            .expect("a batch")
+            .sequence;
         std::thread::sleep(std::time::Duration::from_millis(2));
         let after = Telemetry::new();
         after.count_request();
-        assert!(after.batches(Utc::now())[0].sequence > first);
+        assert!(
+            after
+                .next_batch(Utc::now(), false)
+                .expect("a batch")
+                .sequence
+                > first
+        );
     }
 }
