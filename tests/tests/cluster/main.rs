@@ -2,6 +2,7 @@
 //! processes, real mTLS between them.
 
 mod licensespring;
+mod lifecycle;
 mod propagation;
 mod resilience;
 mod scale;

@@ -1,0 +1,239 @@
+//! The supervisor's promises, on real processes: a panic in a long-lived task makes the
+//! process recover (the data plane's cluster client reconnects) or exit non-zero (the control
+//! plane's revision listener) within a second, never hang; SIGTERM stops a data plane within
+//! its `--shutdown-timeout` even while clients hold connections open.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::cluster::TestCluster;
+use integration_tests::process::{binaries, wait_for};
+use serde_json::{Value, json};
+
+/// A process started here, so the test can read its exit status.
+struct Spawned {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Spawned {
+    fn start(
+        cluster: &TestCluster,
+        name: &str,
+        binary: &str,
+        args: &[String],
+        faults: &str,
+    ) -> Self {
+        let log = cluster.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binaries().expect("binaries").join(binary))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .env("LICENSE_FAULTS", faults)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("spawned");
+        Spawned { child, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status, if the process ends within `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn terminate(&self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the log has a line containing `text`.
+async fn wait_for_log(process: &Spawned, text: &str, timeout: Duration) {
+    wait_for(&format!("{text:?} in the log"), timeout, || async {
+        process.log_text().contains(text)
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error}; log:\n{}", process.log_text()));
+}
+
+fn flag(args: &[String], name: &str) -> String {
+    let at = args
+        .iter()
+        .position(|arg| arg == name)
+        .expect("flag present");
+    args[at + 1].clone()
+}
+
+#[tokio::test]
+async fn a_panic_in_the_cluster_client_reconnects_within_a_second() {
+    let mut cluster = TestCluster::new().await.expect("cluster");
+    let cp = cluster.start_control_plane().await.expect("control plane");
+    let cache = cluster.dir.join("dp-faulty");
+    let args = cluster.data_plane_args(cp.cluster_port, &cache, "cluster-dp");
+    let status_url = format!("http://{}/status", flag(&args, "--status-listen"));
+    let dp = Spawned::start(&cluster, "dp-faulty", "data-plane", &args, "cluster-client");
+
+    wait_for_log(
+        &dp,
+        "the cluster connection panicked; reconnecting",
+        Duration::from_secs(30),
+    )
+    .await;
+    let panicked = Instant::now();
+    let client = cluster.client.clone();
+    wait_for("the second connection", Duration::from_secs(1), || async {
+        let Ok(response) = client.get(&status_url).send().await else {
+            return false;
+        };
+        let status: Value = response.json().await.unwrap_or_default();
+        // The panic came before the first connection was attached: connected now means
+        // connected again.
+        status["controlPlane"]["connected"] == true
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error}; log:\n{}", dp.log_text()));
+    let reconnected_in = panicked.elapsed();
+
+    // Still in sync afterwards: a license created now is served.
+    let license = cluster
+        .create_license(&cp, json!({}))
+        .await
+        .expect("license");
+    let verify_url = format!("http://{}/api/licenses/verify", flag(&args, "--listen"));
+    let body = json!({ "licenseKey": license["licenseKey"] });
+    wait_for("the new license", Duration::from_secs(5), || async {
+        client
+            .post(&verify_url)
+            .json(&body)
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await
+    .expect("the reconnected data plane is in sync");
+    assert!(
+        reconnected_in < Duration::from_secs(1),
+        "took {reconnected_in:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_in_the_revision_listener_stops_the_control_plane_with_a_failure() {
+    let cluster = TestCluster::new().await.expect("cluster");
+    let args: Vec<String> = [
+        "serve",
+        "--database-url",
+        &cluster.database_url,
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--cluster-listen",
+        "127.0.0.1:0",
+        "--cluster-cert",
+        &cluster.cert("cluster-cp.crt"),
+        "--cluster-cert-key",
+        &cluster.cert("cluster-cp.key"),
+        "--cluster-ca-cert",
+        &cluster.cert("cluster-ca.crt"),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    let mut cp = Spawned::start(
+        &cluster,
+        "cp-faulty",
+        "control-plane",
+        &args,
+        "revision-listener",
+    );
+    wait_for_log(
+        &cp,
+        "panicked; stopping the process",
+        Duration::from_secs(30),
+    )
+    .await;
+    let status = cp
+        .wait_exit(Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("still running a second after the panic:\n{}", cp.log_text()));
+    assert!(!status.success(), "exit status {status}");
+    let log = cp.log_text();
+    assert!(log.contains("revision listener"), "{log}");
+    assert!(log.contains("control plane stopped"), "{log}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections() {
+    let mut cluster = TestCluster::new().await.expect("cluster");
+    let cp = cluster.start_control_plane().await.expect("control plane");
+    let cache = cluster.dir.join("dp-term");
+    let mut args = cluster.data_plane_args(cp.cluster_port, &cache, "cluster-dp");
+    args.extend(["--shutdown-timeout".to_owned(), "2s".to_owned()]);
+    let public = flag(&args, "--listen");
+    let status_url = format!("http://{}/status/ready", flag(&args, "--status-listen"));
+    let mut dp = Spawned::start(&cluster, "dp-term", "data-plane", &args, "");
+    let client = cluster.client.clone();
+    wait_for("the data plane", Duration::from_secs(30), || async {
+        client
+            .get(&status_url)
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    })
+    .await
+    .expect("ready");
+
+    // One client keeps its connection alive after an answer; another stops mid-request.
+    let mut kept_alive = TcpStream::connect(&public).expect("connect");
+    kept_alive
+        .write_all(
+            b"POST /api/licenses/verify HTTP/1.1\r\nHost: dp\r\nContent-Type: application/json\r\n\
+              Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+        )
+        .expect("request");
+    let mut answer = [0u8; 512];
+    let read = kept_alive.read(&mut answer).expect("an answer");
+    assert!(read > 0);
+    let mut half_sent = TcpStream::connect(&public).expect("connect");
+    half_sent
+        .write_all(
+            b"POST /api/licenses/verify HTTP/1.1\r\nHost: dp\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .expect("half a request");
+
+    let asked = Instant::now();
+    dp.terminate();
+    let status = dp
+        .wait_exit(Duration::from_secs(4))
+        .unwrap_or_else(|| panic!("still running 4 s after SIGTERM:\n{}", dp.log_text()));
+    let took = asked.elapsed();
+    assert!(status.success(), "exit status {status}:\n{}", dp.log_text());
+    assert!(took < Duration::from_millis(2_800), "took {took:?}");
+    assert!(dp.log_text().contains("data plane stopped"));
+    drop((kept_alive, half_sent));
+}
