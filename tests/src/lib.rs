@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cluster;
+pub mod data_plane;
 pub mod licensespring;
 pub mod pg;
 pub mod process;
