@@ -13,9 +13,9 @@ use license_shared::public_api::{
 };
 use license_shared::{ApiError, Check};
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::ApiJson;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::ApiJson;
 use crate::authority;
 
 pub fn router() -> Router<AppState> {

@@ -3,13 +3,14 @@
 //! inserts, so the limit holds however many control planes and data planes ask at once.
 
 use chrono::{DateTime, Utc};
+use license_shared::protocol::EntityKind;
 use license_shared::{Check, Denial, LicenseKey, evaluate};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::licenses::{self, LicenseRecord};
-use super::revision::{self, Entity};
+use super::revision;
 
 /// A device asking to be activated.
 #[derive(Debug, Clone)]
@@ -123,7 +124,7 @@ pub async fn activate(
         .bind(&device.client_facts)
         .fetch_one(&mut *tx)
         .await?;
-    revision::stamp(&mut tx, Entity::License, license_id).await?;
+    revision::stamp(&mut tx, EntityKind::License, license_id).await?;
     let license = licenses::fetch_by_id(&mut *tx, license_id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
@@ -201,7 +202,7 @@ pub async fn deactivate(
     if updated.rows_affected() == 0 {
         return Ok(DeactivationOutcome::DeviceNotActive);
     }
-    revision::stamp(&mut tx, Entity::License, license_id).await?;
+    revision::stamp(&mut tx, EntityKind::License, license_id).await?;
     if too_late(deadline) {
         return Ok(DeactivationOutcome::DeadlinePassed);
     }

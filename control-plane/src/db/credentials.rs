@@ -5,10 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use license_shared::credential::{ApiCredential, SharedKey};
+use license_shared::protocol::EntityKind;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::revision::{self, Entity};
+use super::revision;
 
 #[derive(sqlx::FromRow)]
 struct CredentialRow {
@@ -59,7 +60,7 @@ pub async fn insert(
     .bind(product_ids)
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Credential, id).await?;
+    revision::stamp(&mut tx, EntityKind::Credential, id).await?;
     let credential = fetch_many(&mut *tx, &[id]).await?.pop();
     tx.commit().await?;
     credential.ok_or(sqlx::Error::RowNotFound)
@@ -88,7 +89,7 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     if deleted == 0 {
         return Ok(false);
     }
-    revision::tombstone(&mut tx, Entity::Credential, id).await?;
+    revision::tombstone(&mut tx, EntityKind::Credential, id).await?;
     tx.commit().await?;
     Ok(true)
 }

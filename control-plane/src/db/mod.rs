@@ -7,11 +7,14 @@ pub mod changes;
 pub mod credentials;
 pub mod customers;
 pub mod data_planes;
+pub(crate) mod entity_kind;
 pub mod licenses;
 pub mod products;
+pub(crate) mod report;
 pub mod revision;
 pub mod signing_keys;
 pub mod sync;
+pub mod tokens;
 pub mod usage;
 
 use std::time::{Duration, Instant};

@@ -5,57 +5,17 @@
 //! held short and the lock order fixed (entity rows, then the counter), so writers never
 //! deadlock, and because the lock is held until commit, revision order equals commit order.
 
+use license_shared::protocol::EntityKind;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-/// A replicated entity kind, as named in the tombstones table and the change feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
-    Product,
-    Customer,
-    License,
-    Credential,
-    SigningKey,
-}
-
-impl Entity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Product => "product",
-            Entity::Customer => "customer",
-            Entity::License => "license",
-            Entity::Credential => "credential",
-            Entity::SigningKey => "signing_key",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "product" => Some(Entity::Product),
-            "customer" => Some(Entity::Customer),
-            "license" => Some(Entity::License),
-            "credential" => Some(Entity::Credential),
-            "signing_key" => Some(Entity::SigningKey),
-            _ => None,
-        }
-    }
-
-    fn table(self) -> &'static str {
-        match self {
-            Entity::Product => "products",
-            Entity::Customer => "customers",
-            Entity::License => "licenses",
-            Entity::Credential => "api_credentials",
-            Entity::SigningKey => "signing_keys",
-        }
-    }
-}
+use super::entity_kind::EntityKindSql;
 
 /// Takes the next revision and records it on the entity row `id` (already written by this
 /// transaction). Returns the revision.
 pub async fn stamp(
     tx: &mut Transaction<'_, Postgres>,
-    entity: Entity,
+    entity: EntityKind,
     id: Uuid,
 ) -> sqlx::Result<i64> {
     let sql = format!(
@@ -89,7 +49,7 @@ async fn announce(tx: &mut Transaction<'_, Postgres>, revision: i64) -> sqlx::Re
 /// transaction) and leaves a tombstone. Returns the revision.
 pub async fn tombstone(
     tx: &mut Transaction<'_, Postgres>,
-    entity: Entity,
+    entity: EntityKind,
     id: Uuid,
 ) -> sqlx::Result<i64> {
     let revision = sqlx::query_scalar(
@@ -97,7 +57,7 @@ pub async fn tombstone(
          INSERT INTO tombstones (revision, entity, entity_id) \
          SELECT next.value, $1, $2 FROM next RETURNING revision",
     )
-    .bind(entity.as_str())
+    .bind(entity.sql_name())
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;

@@ -11,11 +11,12 @@ use license_shared::{ApiError, EffectiveStatus, LicenseKey, LicenseStatus, Licen
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::{ApiJson, ApiQuery};
-use super::fields::{self, LONG_TEXT, SHORT_TEXT, nullable};
-use super::{customers, pagination, products};
+use super::{customers, products};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::{ApiJson, ApiQuery};
+use crate::api::common::fields::{self, LONG_TEXT, SHORT_TEXT, nullable};
+use crate::api::common::pagination;
 use crate::db::licenses::{
     self as store, InsertOutcome, LicenseChanges, LicenseFields, LicenseFilter, LicenseRecord,
 };

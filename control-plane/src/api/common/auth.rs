@@ -12,8 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use license_shared::{ApiError, codes};
 
-use super::AppState;
-use super::error::AppError;
+use crate::api::AppState;
+use crate::api::common::error::AppError;
 use crate::tokens::{self, TokenHash};
 
 /// How admin requests are authenticated.
@@ -85,7 +85,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Access
     {
         return Ok(Some(Access::ReadWrite));
     }
-    let read_only = tokens::find_by_hash(&state.db, &presented).await?;
+    let read_only = crate::db::tokens::find_by_hash(&state.db, &presented).await?;
     Ok(read_only.map(|read_only| {
         if read_only {
             Access::ReadOnly

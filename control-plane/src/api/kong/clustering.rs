@@ -7,8 +7,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
 use crate::db::data_planes as registry;
 use crate::db::revision;
 

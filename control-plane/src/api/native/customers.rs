@@ -10,11 +10,11 @@ use license_shared::{ApiError, Customer, codes};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::{ApiJson, ApiQuery};
-use super::fields::{self, SHORT_TEXT, nullable};
-use super::pagination::{self, PageQuery};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::{ApiJson, ApiQuery};
+use crate::api::common::fields::{self, SHORT_TEXT, nullable};
+use crate::api::common::pagination::{self, PageQuery};
 use crate::db::DeleteOutcome;
 use crate::db::customers::{self as store, CustomerChanges, CustomerFields};
 

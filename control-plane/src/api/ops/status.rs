@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use license_shared::{ApiError, codes};
 use serde_json::json;
 
-use super::AppState;
+use crate::api::AppState;
 use crate::db::revision;
 
 /// How long a status probe waits for the database.

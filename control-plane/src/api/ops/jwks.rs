@@ -6,8 +6,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use license_shared::signing::Jwks;
 
-use super::AppState;
-use super::error::AppResult;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
 use crate::db::signing_keys;
 
 pub fn router() -> Router<AppState> {
