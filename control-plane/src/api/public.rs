@@ -18,7 +18,7 @@ use crate::api::common::error::AppResult;
 use crate::api::common::extract::ApiJson;
 use crate::authority;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/licenses/verify", post(verify))
         .route("/api/licenses/validate", post(validate))

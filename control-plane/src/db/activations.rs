@@ -14,7 +14,7 @@ use super::revision;
 
 /// A device asking to be activated.
 #[derive(Debug, Clone)]
-pub struct DeviceInfo {
+pub(crate) struct DeviceInfo {
     pub device_id: String,
     pub device_name: Option<String>,
     /// Facts the client reports (os, hostname, app version, …), a JSON object.
@@ -24,7 +24,7 @@ pub struct DeviceInfo {
 /// One device on a license.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
-pub struct Activation {
+pub(crate) struct Activation {
     pub id: Uuid,
     pub device_id: String,
     pub device_name: Option<String>,
@@ -36,7 +36,7 @@ pub struct Activation {
 
 /// What an activation request came to.
 #[derive(Debug)]
-pub enum ActivationOutcome {
+pub(crate) enum ActivationOutcome {
     /// The device was added; `license` includes it.
     Activated {
         license: LicenseRecord,
@@ -61,7 +61,7 @@ const COLUMNS: &str =
     "id, device_id, device_name, client_facts, activated_at, last_seen_at, deactivated_at";
 
 /// Activates `device` on the license `key` if the license is valid and has a free seat.
-pub async fn activate(
+pub(crate) async fn activate(
     pool: &PgPool,
     key: &LicenseKey,
     product_id: Option<Uuid>,
@@ -140,7 +140,7 @@ pub async fn activate(
 
 /// The license's devices, newest first; only active ones unless `include_inactive`.
 /// `None` when the license does not exist.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     key: &LicenseKey,
     include_inactive: bool,
@@ -166,7 +166,7 @@ pub async fn list(
 
 /// What a deactivation came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeactivationOutcome {
+pub(crate) enum DeactivationOutcome {
     Deactivated,
     LicenseNotFound,
     DeviceNotActive,
@@ -181,7 +181,7 @@ fn too_late(deadline: Option<DateTime<Utc>>) -> bool {
 }
 
 /// Frees the seat `device_id` holds on license `key`.
-pub async fn deactivate(
+pub(crate) async fn deactivate(
     pool: &PgPool,
     key: &LicenseKey,
     device_id: &str,

@@ -40,7 +40,7 @@ const COLUMNS: &str = "id, name, api_key, shared_key, product_ids, revision, cre
 
 /// Creates a credential for `product_ids` (already checked to exist) with fresh keys: the api
 /// key a UUID (as LicenseSpring's are), the shared key 256 random bits in base64url.
-pub async fn insert(
+pub(crate) async fn insert(
     pool: &PgPool,
     name: &str,
     product_ids: &[Uuid],
@@ -67,7 +67,7 @@ pub async fn insert(
 }
 
 /// Every credential, oldest first.
-pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
+pub(crate) async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
     let sql = format!("SELECT {COLUMNS} FROM api_credentials ORDER BY created_at, id");
     Ok(sqlx::query_as::<_, CredentialRow>(&sql)
         .fetch_all(pool)
@@ -79,7 +79,7 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
 
 /// Deletes a credential; data planes stop accepting it as the tombstone reaches them.
 /// Returns whether it existed.
-pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub(crate) async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     let deleted = sqlx::query("DELETE FROM api_credentials WHERE id = $1")
         .bind(id)

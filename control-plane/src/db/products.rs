@@ -266,7 +266,7 @@ pub(crate) async fn page_after<'e>(
 }
 
 /// The numeric ids (Craft's `pluginId`) of these products.
-pub async fn numbers(
+pub(crate) async fn numbers(
     pool: &PgPool,
     ids: &[Uuid],
 ) -> sqlx::Result<std::collections::HashMap<Uuid, i64>> {

@@ -13,7 +13,7 @@ use super::entity_kind::EntityKindSql;
 
 /// Takes the next revision and records it on the entity row `id` (already written by this
 /// transaction). Returns the revision.
-pub async fn stamp(
+pub(crate) async fn stamp(
     tx: &mut Transaction<'_, Postgres>,
     entity: EntityKind,
     id: Uuid,
@@ -32,7 +32,7 @@ pub async fn stamp(
 }
 
 /// The channel on which committed revisions are announced.
-pub const CHANNEL: &str = "license_revisions";
+pub(crate) const CHANNEL: &str = "license_revisions";
 
 /// Announces `revision` to every listening control plane; PostgreSQL delivers it at commit,
 /// and not at all on rollback.
@@ -47,7 +47,7 @@ async fn announce(tx: &mut Transaction<'_, Postgres>, revision: i64) -> sqlx::Re
 
 /// Takes the next revision for the deletion of entity `id` (already deleted by this
 /// transaction) and leaves a tombstone. Returns the revision.
-pub async fn tombstone(
+pub(crate) async fn tombstone(
     tx: &mut Transaction<'_, Postgres>,
     entity: EntityKind,
     id: Uuid,
@@ -73,7 +73,7 @@ pub async fn current(pool: &sqlx::PgPool) -> sqlx::Result<i64> {
 }
 
 /// The identity of this database's license set (see migration 0003).
-pub async fn cluster_id(pool: &sqlx::PgPool) -> sqlx::Result<Uuid> {
+pub(crate) async fn cluster_id(pool: &sqlx::PgPool) -> sqlx::Result<Uuid> {
     sqlx::query_scalar("SELECT id FROM cluster_identity")
         .fetch_one(pool)
         .await

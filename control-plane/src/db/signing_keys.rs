@@ -46,7 +46,7 @@ const ADVISORY_LOCK: i64 = 0x4c53_4b45_5953; // "LSKEYS"
 
 /// Makes `configured` (or, without one, the existing or a new random key) the active signing
 /// key, and returns it.
-pub async fn ensure_active(
+pub(crate) async fn ensure_active(
     pool: &PgPool,
     configured: Option<SigningKey>,
 ) -> sqlx::Result<ClusterKey> {
@@ -97,7 +97,7 @@ pub async fn ensure_active(
 }
 
 /// Every key, the active one first: what the JWKS publishes.
-pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<ClusterKey>> {
+pub(crate) async fn all(pool: &PgPool) -> sqlx::Result<Vec<ClusterKey>> {
     let sql = format!("SELECT {COLUMNS} FROM signing_keys ORDER BY active DESC, created_at DESC");
     sqlx::query_as::<_, KeyRow>(&sql)
         .fetch_all(pool)

@@ -22,12 +22,12 @@ use crate::db::licenses::{LicenseFields, NamedOwners};
 use crate::db::products::NewProduct;
 use crate::db::signing_keys;
 
-pub const INVALID_LICENSE_DOCUMENT: &str = "invalid_license_document";
-pub const INVALID_LICENSE_SIGNATURE: &str = "invalid_license_signature";
+pub(super) const INVALID_LICENSE_DOCUMENT: &str = "invalid_license_document";
+pub(super) const INVALID_LICENSE_SIGNATURE: &str = "invalid_license_signature";
 
 /// What a document asks for.
 #[derive(Debug)]
-pub struct Imported {
+pub(super) struct Imported {
     pub fields: LicenseFields,
     /// The product and customer the document names, found or created with the license.
     pub owners: NamedOwners,
@@ -41,7 +41,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Checks and reads a document.
-pub async fn import(state: &AppState, text: &str) -> AppResult<Imported> {
+pub(super) async fn import(state: &AppState, text: &str) -> AppResult<Imported> {
     let ours: Vec<VerifyingKey> = signing_keys::all(&state.db)
         .await?
         .iter()

@@ -29,7 +29,7 @@ const MAX_SIZE: i64 = 1_000;
 /// Page size when none is asked for (Kong's default).
 const DEFAULT_SIZE: i64 = 100;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/licenses", get(list).post(create))
         .route("/licenses/", get(list).post(create))
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
 
 /// A license as Kong shows it.
 #[derive(Debug, Serialize)]
-pub struct KongLicense {
+pub(super) struct KongLicense {
     created_at: i64,
     id: Uuid,
     payload: String,
@@ -322,7 +322,10 @@ async fn one(state: &AppState, record: LicenseRecord) -> AppResult<KongLicense> 
 
 /// Kong views of `records`, with their documents: imported ones verbatim, the others signed
 /// now with this control plane's key (deterministic: the same facts give the same document).
-pub async fn views(state: &AppState, records: Vec<LicenseRecord>) -> AppResult<Vec<KongLicense>> {
+pub(super) async fn views(
+    state: &AppState,
+    records: Vec<LicenseRecord>,
+) -> AppResult<Vec<KongLicense>> {
     let ids: Vec<Uuid> = records.iter().map(|r| r.license.id).collect();
     let product_ids: Vec<Uuid> = records.iter().map(|r| r.license.product_id).collect();
     let customer_ids: Vec<Uuid> = records.iter().map(|r| r.license.customer_id).collect();

@@ -14,7 +14,7 @@ use crate::api::AppState;
 use crate::api::common::error::AppResult;
 use crate::db::{report, usage};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/license/report", get(report))
 }
 

@@ -14,7 +14,7 @@ use crate::api::common::extract::ApiQuery;
 use crate::api::common::fields;
 use crate::db::activations::{self as store, Activation, DeactivationOutcome};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/licenses/{key}/activations", get(list))
         .route(

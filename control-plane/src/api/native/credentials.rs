@@ -20,7 +20,7 @@ use crate::api::common::fields::{self, SHORT_TEXT};
 use crate::db::credentials as store;
 use crate::db::products;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/credentials", get(list).post(create))
         .route("/api/credentials/{id}", delete(remove))

@@ -14,7 +14,7 @@ use crate::api::common::extract::ApiJson;
 use crate::api::common::fields::{self, SHORT_TEXT};
 use crate::db::tokens::{self as store, TokenRecord};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/tokens", get(list).post(create))
         .route("/api/tokens/{id}", delete(revoke))

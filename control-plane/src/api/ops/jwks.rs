@@ -10,7 +10,7 @@ use crate::api::AppState;
 use crate::api::common::error::AppResult;
 use crate::db::signing_keys;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/.well-known/jwks.json", get(jwks))
 }
 

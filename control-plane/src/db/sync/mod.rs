@@ -6,7 +6,7 @@
 mod license_cursor;
 mod snapshot;
 
-pub use snapshot::SnapshotReader;
+pub(crate) use snapshot::SnapshotReader;
 
 use license_shared::protocol::{Change, EntityKind};
 use sqlx::PgPool;
@@ -16,7 +16,7 @@ use super::{changes, credentials, customers, licenses, products, signing_keys};
 
 /// Changes read from the feed, ready to send.
 #[derive(Debug)]
-pub struct DeltaBatch {
+pub(crate) struct DeltaBatch {
     /// The highest revision the batch covers.
     pub revision: i64,
     /// The changed entities (their current versions) and tombstones, in revision order.
@@ -29,7 +29,7 @@ pub struct DeltaBatch {
 /// The entities changed after `after` (at most `limit` feed entries), in revision order, and
 /// the highest revision they cover. An entity changed again since the feed was read is sent in
 /// its newer version, which is harmless: data planes apply only forward.
-pub async fn deltas_after(
+pub(crate) async fn deltas_after(
     pool: &PgPool,
     after: i64,
     limit: i64,

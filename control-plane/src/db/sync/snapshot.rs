@@ -22,7 +22,7 @@ enum Phase {
 
 /// A snapshot being read, consistent as of [`SnapshotReader::revision`].
 #[derive(Debug)]
-pub struct SnapshotReader {
+pub(crate) struct SnapshotReader {
     tx: Transaction<'static, Postgres>,
     revision: i64,
     phase: Phase,
@@ -33,7 +33,7 @@ pub struct SnapshotReader {
 
 impl SnapshotReader {
     /// Opens a read-only REPEATABLE READ transaction and notes the last committed revision.
-    pub async fn open(pool: &PgPool) -> sqlx::Result<Self> {
+    pub(crate) async fn open(pool: &PgPool) -> sqlx::Result<Self> {
         let mut tx = pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -62,12 +62,12 @@ impl SnapshotReader {
         })
     }
 
-    pub fn revision(&self) -> i64 {
+    pub(crate) fn revision(&self) -> i64 {
         self.revision
     }
 
     /// The next chunk of at most [`SNAPSHOT_CHUNK`] entities; `None` when all were read.
-    pub async fn next_chunk(&mut self) -> sqlx::Result<Option<Vec<Change>>> {
+    pub(crate) async fn next_chunk(&mut self) -> sqlx::Result<Option<Vec<Change>>> {
         let limit = i64::try_from(SNAPSHOT_CHUNK).unwrap_or(i64::MAX);
         loop {
             let (changes, last): (Vec<Change>, Option<Uuid>) = match self.phase {
