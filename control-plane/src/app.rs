@@ -17,7 +17,7 @@ use license_shared::supervisor::Supervisor;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, auth::AuthConfig};
+use crate::api::{self, AppState, common::auth::AuthConfig};
 use crate::cli::{ClusterArgs, ServeArgs};
 use crate::cluster::{ClusterConfig, ClusterServer, housekeeping, revisions};
 use crate::db;

@@ -16,7 +16,7 @@ use crate::db::activations::{self, ActivationOutcome, DeactivationOutcome, Devic
 use crate::db::licenses;
 
 /// Activates the requested device, or says why not.
-pub async fn activate(
+pub(crate) async fn activate(
     pool: &PgPool,
     request: ActivationRequest,
     now: DateTime<Utc>,
@@ -57,7 +57,7 @@ pub async fn activate(
 }
 
 /// Frees the seat `device_id` holds; returns the license as it is afterwards.
-pub async fn deactivate(
+pub(crate) async fn deactivate(
     pool: &PgPool,
     key: &LicenseKey,
     device_id: &str,

@@ -1,16 +1,19 @@
 //! The control plane: keeps licenses in PostgreSQL and serves the admin API and the
 //! database-backed public verify / validate endpoints. `main.rs` only parses the command line;
-//! everything else lives here so that tests start the same [`app::Application`] the binary does.
+//! everything else lives here so that tests start the same [`Application`] the binary does.
 
-pub mod api;
-pub mod app;
-pub mod authority;
+// `pub(crate)` by default: anything `pub` must be reachable from outside (main.rs, tests).
+#![warn(unreachable_pub)]
+
+mod api;
+mod app;
+mod authority;
 pub mod cli;
-pub mod cluster;
+mod cluster;
 pub mod db;
 pub mod gencert;
 pub mod signing;
-pub mod tokens;
+mod tokens;
 
 pub use app::Application;
 pub use cli::{Cli, Command, ServeArgs};

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
+use control_plane::Application;
 use control_plane::cli::{Cli, Command, TokensCommand};
-use control_plane::{Application, db, tokens};
+use control_plane::db::{self, tokens};
 use license_shared::logging::{self, LogTarget};
 use license_shared::shutdown;
 

@@ -14,14 +14,14 @@ use crate::cli::GenSigningKeyArgs;
 use crate::gencert::write_file;
 
 /// Reads a PKCS#8 PEM Ed25519 key file.
-pub fn load_key_file(path: &Path) -> anyhow::Result<SigningKey> {
+pub(crate) fn load_key_file(path: &Path) -> anyhow::Result<SigningKey> {
     let pem = std::fs::read_to_string(path)
         .with_context(|| format!("reading the signing key {}", path.display()))?;
     signing::key_from_pem(&pem).with_context(|| format!("the signing key {}", path.display()))
 }
 
 /// Reads trusted issuers' public keys (SPKI PEM files).
-pub fn load_trusted_keys(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<VerifyingKey>> {
+pub(crate) fn load_trusted_keys(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<VerifyingKey>> {
     paths
         .iter()
         .map(|path| {

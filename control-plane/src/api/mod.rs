@@ -1,23 +1,15 @@
-//! The HTTP surface of the control plane on `--admin-listen`: the native admin API (seed 003,
-//! behind admin tokens), the database-backed public verify/validate, and `/status`.
+//! The HTTP surface of the control plane on `--admin-listen`, one folder per surface: the
+//! native admin API ([`native`], seed 003), Kong's ([`kong`], seed 000) and Craft's ([`craft`],
+//! seed 001) dialects, all behind admin tokens; the database-backed public verify/validate
+//! ([`public`]); and the open operations endpoints ([`ops`]). What they share (auth, the error
+//! type, extractors, field parsing, pagination) is in [`common`].
 
-pub mod activations;
-pub mod auth;
-pub mod clustering;
-pub mod craft;
-pub mod credentials;
-pub mod customers;
-pub mod error;
-pub mod extract;
-pub mod fields;
-pub mod jwks;
-pub mod kong;
-pub mod licenses;
-pub mod pagination;
-pub mod products;
-pub mod public;
-pub mod status;
-pub mod tokens;
+pub(crate) mod common;
+mod craft;
+mod kong;
+mod native;
+mod ops;
+mod public;
 
 use std::sync::Arc;
 
@@ -29,28 +21,25 @@ use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use common::auth;
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub auth: Arc<auth::AuthConfig>,
+pub(crate) struct AppState {
+    pub(crate) db: PgPool,
+    pub(crate) auth: Arc<auth::AuthConfig>,
     /// The key this control plane signs with (the cluster's active key at start).
-    pub signing_key: Arc<ClusterKey>,
+    pub(crate) signing_key: Arc<ClusterKey>,
     /// Issuers whose signed documents Kong's `/licenses` may import.
-    pub trusted_issuers: Arc<Vec<VerifyingKey>>,
+    pub(crate) trusted_issuers: Arc<Vec<VerifyingKey>>,
 }
 
 /// The whole router, with state applied.
-pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+pub(crate) fn app(state: AppState, max_body_bytes: usize) -> Router {
     let admin = Router::new()
-        .merge(products::router())
-        .merge(customers::router())
-        .merge(licenses::router())
-        .merge(activations::router())
-        .merge(tokens::router())
-        .merge(credentials::router())
+        .merge(native::router())
         .merge(craft::router())
-        .merge(clustering::router())
+        .merge(kong::clustering_router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -63,8 +52,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .merge(admin)
         .merge(kong.layer(axum::middleware::from_fn(kong::error_shape)))
         .merge(public::router())
-        .merge(jwks::router())
-        .merge(status::router())
+        .merge(ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -13,12 +13,12 @@ use license_shared::public_api::{
 };
 use license_shared::{ApiError, Check};
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::ApiJson;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::ApiJson;
 use crate::authority;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/licenses/verify", post(verify))
         .route("/api/licenses/validate", post(validate))

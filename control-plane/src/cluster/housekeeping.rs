@@ -15,7 +15,7 @@ const EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Prunes at start and every [`EVERY`] until `stop` fires. A failure is logged and tried
 /// again at the next round.
-pub async fn run(pool: PgPool, stop: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(pool: PgPool, stop: CancellationToken) -> anyhow::Result<()> {
     let mut rounds = tokio::time::interval(EVERY);
     loop {
         tokio::select! {

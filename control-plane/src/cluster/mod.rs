@@ -3,8 +3,8 @@
 //! snapshot or the deltas after their revision, then every change as it commits, and forward
 //! activations to the [`crate::authority`].
 
-pub mod housekeeping;
-pub mod revisions;
+pub(crate) mod housekeeping;
+pub(crate) mod revisions;
 mod session;
 
 use std::net::SocketAddr;
@@ -24,7 +24,7 @@ const MAX_HANDSHAKES: usize = 32;
 
 /// Settings of the cluster listener.
 #[derive(Debug, Clone)]
-pub struct ClusterConfig {
+pub(crate) struct ClusterConfig {
     pub tls: Arc<rustls::ServerConfig>,
     /// How often each side pings; a peer silent for three intervals is dropped.
     pub ping_interval: Duration,
@@ -39,7 +39,7 @@ pub(crate) struct ClusterContext {
 }
 
 /// A bound cluster listener.
-pub struct ClusterServer {
+pub(crate) struct ClusterServer {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     context: ClusterContext,
@@ -54,7 +54,7 @@ impl std::fmt::Debug for ClusterServer {
 }
 
 impl ClusterServer {
-    pub async fn bind(
+    pub(crate) async fn bind(
         addr: SocketAddr,
         config: ClusterConfig,
         pool: PgPool,
@@ -74,7 +74,7 @@ impl ClusterServer {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound TCP listener has a local address")
@@ -83,7 +83,7 @@ impl ClusterServer {
     /// Accepts data planes until `stop` fires; each connection is a worker of `supervisor`
     /// (told to stop with the listener's stage). At most [`MAX_HANDSHAKES`] TLS handshakes
     /// run at once, so a flood of connections cannot take every core.
-    pub async fn run(
+    pub(crate) async fn run(
         self,
         supervisor: Supervisor,
         stage: Stage,

@@ -19,7 +19,7 @@ const SAFETY_POLL: Duration = Duration::from_secs(2);
 /// Starts following revisions, as two services of `supervisor` (the listener and the poller);
 /// the receiver always holds the newest committed one known, and its sender closes when both
 /// have stopped.
-pub async fn follow(
+pub(crate) async fn follow(
     pool: PgPool,
     supervisor: &Supervisor,
     stage: Stage,

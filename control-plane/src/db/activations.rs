@@ -3,17 +3,18 @@
 //! inserts, so the limit holds however many control planes and data planes ask at once.
 
 use chrono::{DateTime, Utc};
+use license_shared::protocol::EntityKind;
 use license_shared::{Check, Denial, LicenseKey, evaluate};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::licenses::{self, LicenseRecord};
-use super::revision::{self, Entity};
+use super::revision;
 
 /// A device asking to be activated.
 #[derive(Debug, Clone)]
-pub struct DeviceInfo {
+pub(crate) struct DeviceInfo {
     pub device_id: String,
     pub device_name: Option<String>,
     /// Facts the client reports (os, hostname, app version, …), a JSON object.
@@ -23,7 +24,7 @@ pub struct DeviceInfo {
 /// One device on a license.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
-pub struct Activation {
+pub(crate) struct Activation {
     pub id: Uuid,
     pub device_id: String,
     pub device_name: Option<String>,
@@ -35,7 +36,7 @@ pub struct Activation {
 
 /// What an activation request came to.
 #[derive(Debug)]
-pub enum ActivationOutcome {
+pub(crate) enum ActivationOutcome {
     /// The device was added; `license` includes it.
     Activated {
         license: LicenseRecord,
@@ -60,7 +61,7 @@ const COLUMNS: &str =
     "id, device_id, device_name, client_facts, activated_at, last_seen_at, deactivated_at";
 
 /// Activates `device` on the license `key` if the license is valid and has a free seat.
-pub async fn activate(
+pub(crate) async fn activate(
     pool: &PgPool,
     key: &LicenseKey,
     product_id: Option<Uuid>,
@@ -123,7 +124,7 @@ pub async fn activate(
         .bind(&device.client_facts)
         .fetch_one(&mut *tx)
         .await?;
-    revision::stamp(&mut tx, Entity::License, license_id).await?;
+    revision::stamp(&mut tx, EntityKind::License, license_id).await?;
     let license = licenses::fetch_by_id(&mut *tx, license_id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
@@ -139,7 +140,7 @@ pub async fn activate(
 
 /// The license's devices, newest first; only active ones unless `include_inactive`.
 /// `None` when the license does not exist.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     key: &LicenseKey,
     include_inactive: bool,
@@ -165,7 +166,7 @@ pub async fn list(
 
 /// What a deactivation came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeactivationOutcome {
+pub(crate) enum DeactivationOutcome {
     Deactivated,
     LicenseNotFound,
     DeviceNotActive,
@@ -180,7 +181,7 @@ fn too_late(deadline: Option<DateTime<Utc>>) -> bool {
 }
 
 /// Frees the seat `device_id` holds on license `key`.
-pub async fn deactivate(
+pub(crate) async fn deactivate(
     pool: &PgPool,
     key: &LicenseKey,
     device_id: &str,
@@ -201,7 +202,7 @@ pub async fn deactivate(
     if updated.rows_affected() == 0 {
         return Ok(DeactivationOutcome::DeviceNotActive);
     }
-    revision::stamp(&mut tx, Entity::License, license_id).await?;
+    revision::stamp(&mut tx, EntityKind::License, license_id).await?;
     if too_late(deadline) {
         return Ok(DeactivationOutcome::DeadlinePassed);
     }

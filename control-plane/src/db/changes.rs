@@ -1,16 +1,17 @@
 //! "Everything that changed after revision R": the read side of the change feed that data
 //! planes resume from. An entity changed several times appears once, at its newest revision.
 
+use license_shared::protocol::EntityKind;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::revision::Entity;
+use super::entity_kind::EntityKindSql;
 
 /// One entry of the feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRef {
     pub revision: i64,
-    pub entity: Entity,
+    pub entity: EntityKind,
     pub id: Uuid,
     /// The entity was deleted at this revision.
     pub deleted: bool,
@@ -46,7 +47,7 @@ pub async fn after(pool: &PgPool, after: i64, limit: i64) -> sqlx::Result<Vec<Ch
         .filter_map(|(revision, entity, id, deleted)| {
             Some(ChangeRef {
                 revision,
-                entity: Entity::parse(&entity)?,
+                entity: EntityKind::from_sql_name(&entity)?,
                 id,
                 deleted,
             })

@@ -5,10 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use license_shared::credential::{ApiCredential, SharedKey};
+use license_shared::protocol::EntityKind;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::revision::{self, Entity};
+use super::revision;
 
 #[derive(sqlx::FromRow)]
 struct CredentialRow {
@@ -39,7 +40,7 @@ const COLUMNS: &str = "id, name, api_key, shared_key, product_ids, revision, cre
 
 /// Creates a credential for `product_ids` (already checked to exist) with fresh keys: the api
 /// key a UUID (as LicenseSpring's are), the shared key 256 random bits in base64url.
-pub async fn insert(
+pub(crate) async fn insert(
     pool: &PgPool,
     name: &str,
     product_ids: &[Uuid],
@@ -59,14 +60,14 @@ pub async fn insert(
     .bind(product_ids)
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Credential, id).await?;
+    revision::stamp(&mut tx, EntityKind::Credential, id).await?;
     let credential = fetch_many(&mut *tx, &[id]).await?.pop();
     tx.commit().await?;
     credential.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Every credential, oldest first.
-pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
+pub(crate) async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
     let sql = format!("SELECT {COLUMNS} FROM api_credentials ORDER BY created_at, id");
     Ok(sqlx::query_as::<_, CredentialRow>(&sql)
         .fetch_all(pool)
@@ -78,7 +79,7 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<ApiCredential>> {
 
 /// Deletes a credential; data planes stop accepting it as the tombstone reaches them.
 /// Returns whether it existed.
-pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub(crate) async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     let deleted = sqlx::query("DELETE FROM api_credentials WHERE id = $1")
         .bind(id)
@@ -88,7 +89,7 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     if deleted == 0 {
         return Ok(false);
     }
-    revision::tombstone(&mut tx, Entity::Credential, id).await?;
+    revision::tombstone(&mut tx, EntityKind::Credential, id).await?;
     tx.commit().await?;
     Ok(true)
 }

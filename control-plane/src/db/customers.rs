@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use license_shared::Customer;
-use sqlx::PgPool;
+use license_shared::protocol::EntityKind;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::revision::{self, Entity};
+use super::revision;
 use super::{DeleteOutcome, Page};
 
 /// A customer's editable fields, already validated.
@@ -94,10 +95,44 @@ pub async fn insert(pool: &PgPool, fields: CustomerFields) -> sqlx::Result<Custo
     .bind(&fields.metadata)
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Customer, id).await?;
+    revision::stamp(&mut tx, EntityKind::Customer, id).await?;
     let customer = fetch(&mut *tx, id, false).await?;
     tx.commit().await?;
     customer.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// The customer with `fields.email` (any case), inserted from `fields` when there is none,
+/// inside `tx`, and whether this transaction inserted it; as [`super::products::find_or_insert`]
+/// does for products (the caller stamps an inserted customer; a rollback leaves none behind).
+/// `None` if the customer found was deleted in between.
+pub(crate) async fn find_or_insert(
+    tx: &mut Transaction<'_, Postgres>,
+    fields: &CustomerFields,
+) -> sqlx::Result<Option<(Uuid, bool)>> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO customers \
+         (id, email, first_name, last_name, company_name, reference, metadata, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
+         ON CONFLICT ((lower(email))) DO NOTHING RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(&fields.email)
+    .bind(&fields.first_name)
+    .bind(&fields.last_name)
+    .bind(&fields.company_name)
+    .bind(&fields.reference)
+    .bind(&fields.metadata)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok(Some((id, true)));
+    }
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM customers WHERE lower(email) = lower($1)")
+            .bind(&fields.email)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(existing.map(|id| (id, false)))
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Customer>> {
@@ -165,7 +200,7 @@ pub async fn update(
     .bind(&fields.metadata)
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Customer, id).await?;
+    revision::stamp(&mut tx, EntityKind::Customer, id).await?;
     let customer = fetch(&mut *tx, id, false).await?;
     tx.commit().await?;
     Ok(customer)
@@ -188,7 +223,7 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<DeleteOutcome> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    revision::tombstone(&mut tx, Entity::Customer, id).await?;
+    revision::tombstone(&mut tx, EntityKind::Customer, id).await?;
     tx.commit().await?;
     Ok(DeleteOutcome::Deleted)
 }

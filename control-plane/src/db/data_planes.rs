@@ -10,7 +10,7 @@ use license_shared::protocol::Hello;
 
 /// A data plane as the admin API lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct DataPlane {
+pub(crate) struct DataPlane {
     pub id: Uuid,
     pub hostname: String,
     pub ip: String,
@@ -21,7 +21,7 @@ pub struct DataPlane {
 }
 
 /// Records a data plane that said hello.
-pub async fn connected(pool: &PgPool, hello: &Hello, ip: &str) -> sqlx::Result<()> {
+pub(crate) async fn connected(pool: &PgPool, hello: &Hello, ip: &str) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO data_planes (id, hostname, ip, version, revision, connected) \
          VALUES ($1, $2, $3, $4, $5, true) \
@@ -39,7 +39,7 @@ pub async fn connected(pool: &PgPool, hello: &Hello, ip: &str) -> sqlx::Result<(
 }
 
 /// Records the revision a data plane reports it has applied.
-pub async fn applied(pool: &PgPool, id: Uuid, revision: i64) -> sqlx::Result<()> {
+pub(crate) async fn applied(pool: &PgPool, id: Uuid, revision: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE data_planes SET revision = $2, last_seen_at = now() WHERE id = $1")
         .bind(id)
         .bind(revision)
@@ -49,7 +49,7 @@ pub async fn applied(pool: &PgPool, id: Uuid, revision: i64) -> sqlx::Result<()>
 }
 
 /// Records that a data plane is still there.
-pub async fn seen(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
+pub(crate) async fn seen(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE data_planes SET last_seen_at = now() WHERE id = $1")
         .bind(id)
         .execute(pool)
@@ -57,7 +57,7 @@ pub async fn seen(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub async fn disconnected(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
+pub(crate) async fn disconnected(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE data_planes SET connected = false, last_seen_at = now() WHERE id = $1")
         .bind(id)
         .execute(pool)
@@ -65,7 +65,7 @@ pub async fn disconnected(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<DataPlane>> {
+pub(crate) async fn list(pool: &PgPool) -> sqlx::Result<Vec<DataPlane>> {
     sqlx::query_as(
         "SELECT id, hostname, ip, version, revision, connected, last_seen_at AS last_seen \
          FROM data_planes ORDER BY hostname, id",

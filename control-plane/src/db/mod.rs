@@ -2,16 +2,19 @@
 //! Every write to a replicated entity goes through [`revision`] so the change feed stays in
 //! commit order.
 
-pub mod activations;
+pub(crate) mod activations;
 pub mod changes;
-pub mod credentials;
+pub(crate) mod credentials;
 pub mod customers;
-pub mod data_planes;
+pub(crate) mod data_planes;
+pub(crate) mod entity_kind;
 pub mod licenses;
 pub mod products;
+pub(crate) mod report;
 pub mod revision;
-pub mod signing_keys;
-pub mod sync;
+pub(crate) mod signing_keys;
+pub(crate) mod sync;
+pub mod tokens;
 pub mod usage;
 
 use std::time::{Duration, Instant};
@@ -67,7 +70,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Whether an error means "the database is unreachable or overloaded" (answer 503) rather than
 /// a bug (answer 500).
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
+pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,

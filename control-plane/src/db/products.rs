@@ -1,11 +1,12 @@
 //! Products table.
 
 use chrono::{DateTime, Utc};
+use license_shared::protocol::EntityKind;
 use license_shared::{AuthorizationMethod, KeyPrefix, Product};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::revision::{self, Entity};
+use super::revision;
 use super::{DeleteOutcome, Page, corrupt};
 
 /// A product to create, already validated.
@@ -83,10 +84,43 @@ pub async fn insert(pool: &PgPool, new: NewProduct) -> sqlx::Result<Product> {
     .bind(&new.metadata)
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Product, id).await?;
+    revision::stamp(&mut tx, EntityKind::Product, id).await?;
     let product = fetch(&mut *tx, id, false).await?;
     tx.commit().await?;
     product.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// The product with `new.code`, inserted from `new` when there is none, inside `tx`, and
+/// whether this transaction inserted it. The caller takes an inserted product's revision
+/// ([`revision::stamp`]) after its transaction's other rows are written, and a rollback
+/// (the license it was for refused) leaves no product behind. A concurrent transaction
+/// inserting the same code makes this wait for it: once it commits, the second statement
+/// (a fresh READ COMMITTED snapshot) finds its product. `None` if that product was deleted
+/// in between.
+pub(crate) async fn find_or_insert(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewProduct,
+) -> sqlx::Result<Option<(Uuid, bool)>> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO products (id, code, name, authorization_method, key_prefix, metadata, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (code) DO NOTHING RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(&new.code)
+    .bind(&new.name)
+    .bind(new.authorization_method.as_str())
+    .bind(new.key_prefix.as_ref().map(KeyPrefix::as_str))
+    .bind(&new.metadata)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok(Some((id, true)));
+    }
+    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM products WHERE code = $1")
+        .bind(&new.code)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(existing.map(|id| (id, false)))
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Product>> {
@@ -101,6 +135,14 @@ pub async fn get_by_code(pool: &PgPool, code: &str) -> sqlx::Result<Option<Produ
         .await?
         .map(Product::try_from)
         .transpose()
+}
+
+/// The product `id`, read by `executor` (e.g. inside a license's transaction).
+pub(crate) async fn fetch_by_id<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<Product>> {
+    fetch(executor, id, false).await
 }
 
 async fn fetch<'e>(
@@ -163,7 +205,7 @@ pub async fn update(
     .bind(changes.metadata.unwrap_or(current.metadata))
     .execute(&mut *tx)
     .await?;
-    revision::stamp(&mut tx, Entity::Product, id).await?;
+    revision::stamp(&mut tx, EntityKind::Product, id).await?;
     let product = fetch(&mut *tx, id, false).await?;
     tx.commit().await?;
     Ok(product)
@@ -186,7 +228,7 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<DeleteOutcome> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    revision::tombstone(&mut tx, Entity::Product, id).await?;
+    revision::tombstone(&mut tx, EntityKind::Product, id).await?;
     tx.commit().await?;
     Ok(DeleteOutcome::Deleted)
 }
@@ -224,7 +266,7 @@ pub(crate) async fn page_after<'e>(
 }
 
 /// The numeric ids (Craft's `pluginId`) of these products.
-pub async fn numbers(
+pub(crate) async fn numbers(
     pool: &PgPool,
     ids: &[Uuid],
 ) -> sqlx::Result<std::collections::HashMap<Uuid, i64>> {

@@ -5,57 +5,17 @@
 //! held short and the lock order fixed (entity rows, then the counter), so writers never
 //! deadlock, and because the lock is held until commit, revision order equals commit order.
 
+use license_shared::protocol::EntityKind;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-/// A replicated entity kind, as named in the tombstones table and the change feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
-    Product,
-    Customer,
-    License,
-    Credential,
-    SigningKey,
-}
-
-impl Entity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Entity::Product => "product",
-            Entity::Customer => "customer",
-            Entity::License => "license",
-            Entity::Credential => "credential",
-            Entity::SigningKey => "signing_key",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "product" => Some(Entity::Product),
-            "customer" => Some(Entity::Customer),
-            "license" => Some(Entity::License),
-            "credential" => Some(Entity::Credential),
-            "signing_key" => Some(Entity::SigningKey),
-            _ => None,
-        }
-    }
-
-    fn table(self) -> &'static str {
-        match self {
-            Entity::Product => "products",
-            Entity::Customer => "customers",
-            Entity::License => "licenses",
-            Entity::Credential => "api_credentials",
-            Entity::SigningKey => "signing_keys",
-        }
-    }
-}
+use super::entity_kind::EntityKindSql;
 
 /// Takes the next revision and records it on the entity row `id` (already written by this
 /// transaction). Returns the revision.
-pub async fn stamp(
+pub(crate) async fn stamp(
     tx: &mut Transaction<'_, Postgres>,
-    entity: Entity,
+    entity: EntityKind,
     id: Uuid,
 ) -> sqlx::Result<i64> {
     let sql = format!(
@@ -72,7 +32,7 @@ pub async fn stamp(
 }
 
 /// The channel on which committed revisions are announced.
-pub const CHANNEL: &str = "license_revisions";
+pub(crate) const CHANNEL: &str = "license_revisions";
 
 /// Announces `revision` to every listening control plane; PostgreSQL delivers it at commit,
 /// and not at all on rollback.
@@ -87,9 +47,9 @@ async fn announce(tx: &mut Transaction<'_, Postgres>, revision: i64) -> sqlx::Re
 
 /// Takes the next revision for the deletion of entity `id` (already deleted by this
 /// transaction) and leaves a tombstone. Returns the revision.
-pub async fn tombstone(
+pub(crate) async fn tombstone(
     tx: &mut Transaction<'_, Postgres>,
-    entity: Entity,
+    entity: EntityKind,
     id: Uuid,
 ) -> sqlx::Result<i64> {
     let revision = sqlx::query_scalar(
@@ -97,7 +57,7 @@ pub async fn tombstone(
          INSERT INTO tombstones (revision, entity, entity_id) \
          SELECT next.value, $1, $2 FROM next RETURNING revision",
     )
-    .bind(entity.as_str())
+    .bind(entity.sql_name())
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
@@ -113,7 +73,7 @@ pub async fn current(pool: &sqlx::PgPool) -> sqlx::Result<i64> {
 }
 
 /// The identity of this database's license set (see migration 0003).
-pub async fn cluster_id(pool: &sqlx::PgPool) -> sqlx::Result<Uuid> {
+pub(crate) async fn cluster_id(pool: &sqlx::PgPool) -> sqlx::Result<Uuid> {
     sqlx::query_scalar("SELECT id FROM cluster_identity")
         .fetch_one(pool)
         .await

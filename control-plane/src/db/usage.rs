@@ -94,7 +94,7 @@ async fn record_validations(
 }
 
 /// When data planes last validated these licenses (those ever validated).
-pub async fn last_validated(
+pub(crate) async fn last_validated(
     pool: &PgPool,
     ids: &[Uuid],
 ) -> sqlx::Result<HashMap<Uuid, DateTime<Utc>>> {
@@ -120,7 +120,7 @@ pub(crate) async fn forget_license(
 }
 
 /// Requests per month over every data plane, oldest month first.
-pub async fn monthly(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+pub(crate) async fn monthly(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as(
         "SELECT bucket, sum(request_count)::bigint FROM usage_counters \
          GROUP BY bucket ORDER BY bucket",

@@ -206,7 +206,7 @@ async fn tokens_are_stored_hashed_listed_without_secrets_and_revocable() {
 #[tokio::test]
 async fn the_cli_token_store_issues_working_tokens() {
     let app = TestApp::spawn().await;
-    let created = control_plane::tokens::create(&app.db, "from-cli", true)
+    let created = control_plane::db::tokens::create(&app.db, "from-cli", true)
         .await
         .expect("created");
     let response = app
@@ -217,7 +217,7 @@ async fn the_cli_token_store_issues_working_tokens() {
         .expect("sent");
     assert_eq!(response.status(), 200);
     assert!(
-        control_plane::tokens::revoke_by_name(&app.db, "from-cli")
+        control_plane::db::tokens::revoke_by_name(&app.db, "from-cli")
             .await
             .expect("revoked")
     );

@@ -254,3 +254,78 @@ async fn bad_requests_are_refused_precisely() {
         .expect("json");
     assert_eq!(listed["total"], 0, "nothing half-written");
 }
+
+/// How many customers have this email (any case).
+async fn customers_with_email(app: &TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM customers WHERE lower(email) = lower($1)")
+        .bind(email)
+        .fetch_one(&app.db)
+        .await
+        .expect("customers counted")
+}
+
+#[tokio::test]
+async fn a_license_the_database_refuses_leaves_no_customer_behind() {
+    let app = TestApp::spawn().await;
+    app.create_product("commerce").await;
+    // The database refuses the license after the customer was found or created: as it does
+    // when the plugin is deleted between the handler's look-up and the insert, a foreign-key
+    // violation (simulated here by a trigger, for licenses of edition "doomed").
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.edition = 'doomed' THEN \
+             RAISE EXCEPTION 'plugin gone' USING ERRCODE = 'foreign_key_violation', \
+               CONSTRAINT = 'licenses_product_id_fkey'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER refuse_doomed BEFORE INSERT ON licenses \
+           FOR EACH ROW EXECUTE FUNCTION refuse_doomed();",
+    )
+    .execute(&app.db)
+    .await
+    .expect("trigger installed");
+
+    let email = "new-owner@example.com";
+    let refused = craft(&app, Method::POST, "/v1/plugin-licenses")
+        .json(&json!({"plugin": "commerce", "edition": "doomed", "email": email}))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(refused, 400, "unknown_product").await;
+    assert_eq!(customers_with_email(&app, email).await, 0);
+
+    let created = craft(&app, Method::POST, "/v1/plugin-licenses")
+        .json(&json!({"plugin": "commerce", "edition": "standard", "email": email}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    assert_eq!(customers_with_email(&app, email).await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_licenses_for_a_new_email_create_one_customer() {
+    let app = TestApp::spawn().await;
+    app.create_product("commerce").await;
+    let email = "Twice@Example.com";
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            // The same address in different cases is the same customer.
+            let email = if i % 2 == 0 {
+                email.to_owned()
+            } else {
+                email.to_lowercase()
+            };
+            craft(&app, Method::POST, "/v1/plugin-licenses")
+                .json(&json!({"plugin": "commerce", "edition": "standard", "email": email}))
+                .send()
+        })
+        .collect();
+    let handles: Vec<_> = requests.into_iter().map(tokio::spawn).collect();
+    for handle in handles {
+        let response = handle.await.expect("request task").expect("sent");
+        assert_eq!(response.status(), 201);
+    }
+    assert_eq!(customers_with_email(&app, email).await, 1);
+}

@@ -801,3 +801,108 @@ async fn craft_and_kong_see_the_same_licenses() {
     let (_, listed) = craft_json(&app, Method::GET, "/v1/plugin-licenses", None).await;
     assert_eq!(listed["total"], 2);
 }
+
+/// How many products have this code and customers this email: what an import left behind.
+async fn owners_named(app: &TestApp, code: &str, email: &str) -> (i64, i64) {
+    let products: i64 = sqlx::query_scalar("SELECT count(*) FROM products WHERE code = $1")
+        .bind(code)
+        .fetch_one(&app.db)
+        .await
+        .expect("products counted");
+    let customers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM customers WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_one(&app.db)
+            .await
+            .expect("customers counted");
+    (products, customers)
+}
+
+#[tokio::test]
+async fn a_refused_import_leaves_no_product_or_customer_behind() {
+    let (app, issuer) = app_with_issuer().await;
+    let taken = app.create_license(json!({})).await;
+    let taken_key = taken["licenseKey"].as_str().expect("a key").to_owned();
+    let fresh = |changes: Value| {
+        let mut payload = seed_payload("2099-12-31");
+        payload.insert("product_subscription".into(), json!("Fresh Product"));
+        payload.insert("customer".into(), json!("Fresh Customer"));
+        payload.extend(changes.as_object().cloned().unwrap_or_default());
+        json!({"payload": document::sign(payload, &issuer)})
+    };
+    let (code, email) = ("fresh-product", "fresh-customer@customers.invalid");
+
+    // Refused after the product and customer are read from the document: a bad status, and
+    // (by the database, in the license's own transaction) a key another license has.
+    for (body, status, name) in [
+        (
+            fresh(json!({"status": "bogus"})),
+            400,
+            "invalid_license_document",
+        ),
+        (
+            fresh(json!({"license_key": taken_key})),
+            409,
+            "license_key_taken",
+        ),
+    ] {
+        kong_error(
+            kong(&app, Method::POST, "/licenses", Some(body.clone())).await,
+            status,
+            name,
+        )
+        .await;
+        let put = format!("/licenses/{}", uuid::Uuid::new_v4());
+        kong_error(
+            kong(&app, Method::PUT, &put, Some(body)).await,
+            status,
+            name,
+        )
+        .await;
+        assert_eq!(owners_named(&app, code, email).await, (0, 0), "{name}");
+    }
+
+    // The same document without the fault creates both, once.
+    json_of(
+        kong(&app, Method::POST, "/licenses", Some(fresh(json!({})))).await,
+        201,
+    )
+    .await;
+    assert_eq!(owners_named(&app, code, email).await, (1, 1));
+}
+
+#[tokio::test]
+async fn concurrent_imports_naming_a_new_product_create_it_once() {
+    let (app, issuer) = app_with_issuer().await;
+    const IMPORTS: usize = 8;
+    let requests: Vec<_> = (0..IMPORTS)
+        .map(|_| {
+            let mut payload = seed_payload("2099-12-31");
+            payload.insert("product_subscription".into(), json!("Brand New"));
+            payload.insert("customer".into(), json!("Brand New Customer"));
+            kong(
+                &app,
+                Method::POST,
+                "/licenses",
+                Some(json!({"payload": document::sign(payload, &issuer)})),
+            )
+        })
+        .collect();
+    let handles: Vec<_> = requests.into_iter().map(tokio::spawn).collect();
+    for handle in handles {
+        json_of(handle.await.expect("request task"), 201).await;
+    }
+    assert_eq!(
+        owners_named(&app, "brand-new", "brand-new-customer@customers.invalid").await,
+        (1, 1)
+    );
+    let owners: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT (product_id, customer_id)) FROM licenses")
+            .fetch_one(&app.db)
+            .await
+            .expect("counted");
+    assert_eq!(
+        owners, 1,
+        "every license names the one product and customer"
+    );
+}

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use control_plane::db::changes;
 use control_plane::db::customers::{self, CustomerFields};
 use control_plane::db::licenses::{self, LicenseChanges};
-use control_plane::db::{changes, revision::Entity};
 use integration_tests::app::TestApp;
 use license_shared::LicenseKey;
+use license_shared::protocol::EntityKind;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
@@ -101,7 +102,7 @@ async fn a_polling_reader_never_misses_a_concurrent_write() {
 
     let seen_customers: HashSet<Uuid> = seen
         .iter()
-        .filter(|change| change.entity == Entity::Customer)
+        .filter(|change| change.entity == EntityKind::Customer)
         .map(|change| change.id)
         .collect();
     let missed = inserted.difference(&seen_customers).count();
@@ -115,7 +116,7 @@ async fn a_polling_reader_never_misses_a_concurrent_write() {
     assert_eq!(missed, 0, "the reader missed committed writes");
     assert!(
         seen.iter()
-            .any(|change| change.entity == Entity::License
+            .any(|change| change.entity == EntityKind::License
                 && change.revision == final_license_revision),
         "the reader saw the license's final revision {final_license_revision}"
     );
@@ -143,7 +144,7 @@ async fn deletes_leave_tombstones_in_the_feed() {
     assert_eq!(response.status(), 204);
     let feed = changes::after(&app.db, before, 100).await.expect("feed");
     assert_eq!(feed.len(), 1);
-    assert_eq!(feed[0].entity, Entity::License);
+    assert_eq!(feed[0].entity, EntityKind::License);
     assert!(feed[0].deleted);
     assert_eq!(feed[0].id.to_string(), license["id"].as_str().expect("id"));
 }

@@ -2,7 +2,8 @@
 //! checked against the cluster's keys and the trusted issuers' (`--trusted-issuer-key`), then
 //! its payload is read, ours (as [`license_shared::document::license_payload`] writes it) or
 //! Kong's (`customer`, `product_subscription`, `license_key`, `license_expiration_date`, …).
-//! The product and the customer it names are created when new. A document signed by a trusted
+//! The product and the customer it names are created when new, in the license's own
+//! transaction (see [`NamedOwners`]). A document signed by a trusted
 //! issuer is kept verbatim and served back as it came; one signed by the cluster is re-signed
 //! from the stored facts (byte-identical when nothing changed).
 
@@ -11,22 +12,25 @@ use license_shared::document::{self, DocumentError};
 use license_shared::signing::ed25519_dalek::VerifyingKey;
 use license_shared::{ApiError, AuthorizationMethod, LicenseKey, LicenseStatus, LicenseType};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::api::error::AppResult;
-use crate::api::fields;
-use crate::db::customers::{self, CustomerFields};
-use crate::db::licenses::LicenseFields;
-use crate::db::products::{self, NewProduct};
+use crate::api::common::error::AppResult;
+use crate::api::common::fields;
+use crate::db::customers::CustomerFields;
+use crate::db::licenses::{LicenseFields, NamedOwners};
+use crate::db::products::NewProduct;
 use crate::db::signing_keys;
 
-pub const INVALID_LICENSE_DOCUMENT: &str = "invalid_license_document";
-pub const INVALID_LICENSE_SIGNATURE: &str = "invalid_license_signature";
+pub(super) const INVALID_LICENSE_DOCUMENT: &str = "invalid_license_document";
+pub(super) const INVALID_LICENSE_SIGNATURE: &str = "invalid_license_signature";
 
 /// What a document asks for.
 #[derive(Debug)]
-pub struct Imported {
+pub(super) struct Imported {
     pub fields: LicenseFields,
+    /// The product and customer the document names, found or created with the license.
+    pub owners: NamedOwners,
     pub key: Option<LicenseKey>,
     /// The document itself, when a trusted issuer (not the cluster) signed it.
     pub imported_document: Option<String>,
@@ -37,7 +41,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Checks and reads a document.
-pub async fn import(state: &AppState, text: &str) -> AppResult<Imported> {
+pub(super) async fn import(state: &AppState, text: &str) -> AppResult<Imported> {
     let ours: Vec<VerifyingKey> = signing_keys::all(&state.db)
         .await?
         .iter()
@@ -56,10 +60,11 @@ pub async fn import(state: &AppState, text: &str) -> AppResult<Imported> {
         .iter()
         .any(|key| license_shared::signing::key_id(key) == verified.kid);
     let payload = verified.payload;
-    let fields = read_fields(state, &payload).await?;
+    let (fields, owners) = read_fields(&payload)?;
     let key = text_field(&payload, "license_key")?.and_then(|raw| LicenseKey::parse(&raw).ok());
     Ok(Imported {
         fields,
+        owners,
         key,
         imported_document: (!signed_by_us).then(|| text.to_owned()),
     })
@@ -89,33 +94,21 @@ const MAPPED: &[&str] = &[
 /// Kong payload counts that are license limits, kept as numeric features.
 const KONG_LIMITS: &[&str] = &["admin_seats", "dataplanes"];
 
-async fn read_fields(state: &AppState, payload: &Map<String, Value>) -> AppResult<LicenseFields> {
+/// The license's fields, and the product and customer it names (found or created only when
+/// the license is written, in its transaction). Reads no database: a document refused here
+/// leaves nothing behind.
+fn read_fields(payload: &Map<String, Value>) -> AppResult<(LicenseFields, NamedOwners)> {
     let product_name = text_field(payload, "product_subscription")?;
     let product_code = match text_field(payload, "product")? {
         Some(code) => code,
         None => slug(product_name.as_deref().unwrap_or("imported")),
     };
-    let product = match products::get_by_code(&state.db, &product_code).await? {
-        Some(product) => product,
-        None => {
-            let new = NewProduct {
-                code: fields::required_text("product", product_code.clone(), fields::SHORT_TEXT)?,
-                name: product_name.clone().unwrap_or_else(|| product_code.clone()),
-                authorization_method: AuthorizationMethod::LicenseKey,
-                key_prefix: None,
-                metadata: Value::Object(Map::new()),
-            };
-            match products::insert(&state.db, new).await {
-                Ok(product) => product,
-                // Created meanwhile by a concurrent import.
-                Err(error) if crate::db::violated_constraint(&error).is_some() => {
-                    products::get_by_code(&state.db, &product_code)
-                        .await?
-                        .ok_or_else(|| invalid("the product could not be created"))?
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+    let product = NewProduct {
+        code: fields::required_text("product", product_code.clone(), fields::SHORT_TEXT)?,
+        name: product_name.clone().unwrap_or_else(|| product_code.clone()),
+        authorization_method: AuthorizationMethod::LicenseKey,
+        key_prefix: None,
+        metadata: Value::Object(Map::new()),
     };
     let customer_name = text_field(payload, "customer")?;
     let email = match text_field(payload, "customer_email")? {
@@ -126,27 +119,13 @@ async fn read_fields(state: &AppState, payload: &Map<String, Value>) -> AppResul
             slug(customer_name.as_deref().unwrap_or("unknown"))
         ),
     };
-    let customer = match customers::get_by_email(&state.db, &email).await? {
-        Some(customer) => customer,
-        None => {
-            let new = CustomerFields {
-                email: email.clone(),
-                first_name: None,
-                last_name: None,
-                company_name: customer_name.clone(),
-                reference: None,
-                metadata: Value::Object(Map::new()),
-            };
-            match customers::insert(&state.db, new).await {
-                Ok(customer) => customer,
-                Err(error) if crate::db::violated_constraint(&error).is_some() => {
-                    customers::get_by_email(&state.db, &email)
-                        .await?
-                        .ok_or_else(|| invalid("the customer could not be created"))?
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+    let customer = CustomerFields {
+        email,
+        first_name: None,
+        last_name: None,
+        company_name: customer_name,
+        reference: None,
+        metadata: Value::Object(Map::new()),
     };
 
     let expires_at = match timestamp_field(payload, "expires_at")? {
@@ -202,9 +181,14 @@ async fn read_fields(state: &AppState, payload: &Map<String, Value>) -> AppResul
     {
         return Err(invalid("starts_at must be before the expiration").into());
     }
-    Ok(LicenseFields {
-        product_id: product.id,
-        customer_id: customer.id,
+    let owners = NamedOwners {
+        product: Some(product),
+        customer: Some(customer),
+    };
+    let fields = LicenseFields {
+        // Placeholders: the license's transaction finds or creates `owners` and sets these.
+        product_id: Uuid::nil(),
+        customer_id: Uuid::nil(),
         edition: text_field(payload, "edition")?,
         status,
         license_type,
@@ -215,7 +199,8 @@ async fn read_fields(state: &AppState, payload: &Map<String, Value>) -> AppResul
         notes: None,
         private_notes: None,
         metadata: Value::Object(metadata),
-    })
+    };
+    Ok((fields, owners))
 }
 
 /// A string field: absent or null is `None`; anything but a string is refused.

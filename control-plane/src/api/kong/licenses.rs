@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use super::import::{self, INVALID_LICENSE_DOCUMENT};
 use crate::api::AppState;
-use crate::api::error::AppResult;
-use crate::api::extract::ApiQuery;
-use crate::db::licenses::{self as store, Identity, InsertOutcome, LicenseRecord};
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::ApiQuery;
+use crate::db::licenses::{self as store, Identity, InsertOutcome, LicenseRecord, ReplaceOutcome};
 use crate::db::{customers, products};
 
 /// Largest page.
@@ -29,7 +29,7 @@ const MAX_SIZE: i64 = 1_000;
 /// Page size when none is asked for (Kong's default).
 const DEFAULT_SIZE: i64 = 100;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/licenses", get(list).post(create))
         .route("/licenses/", get(list).post(create))
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
 
 /// A license as Kong shows it.
 #[derive(Debug, Serialize)]
-pub struct KongLicense {
+pub(super) struct KongLicense {
     created_at: i64,
     id: Uuid,
     payload: String,
@@ -127,7 +127,8 @@ async fn create(
         key: imported.key,
         imported_document: imported.imported_document,
     };
-    let record = inserted(store::insert_as(&state.db, imported.fields, identity).await?)?;
+    let record =
+        inserted(store::insert_as(&state.db, imported.fields, &imported.owners, identity).await?)?;
     Ok((StatusCode::CREATED, Json(one(&state, record).await?)).into_response())
 }
 
@@ -140,15 +141,16 @@ async fn upsert(
 ) -> AppResult<Json<KongLicense>> {
     let text = payload(&headers, &body)?;
     let imported = import::import(&state, &text).await?;
-    let record = match store::replace(
+    let outcome = store::replace(
         &state.db,
         id,
         imported.fields.clone(),
+        &imported.owners,
         imported.key.clone(),
         imported.imported_document.clone(),
     )
-    .await?
-    {
+    .await?;
+    let record = match replaced(outcome)? {
         Some(record) => record,
         None => {
             let identity = Identity {
@@ -156,7 +158,9 @@ async fn upsert(
                 key: imported.key,
                 imported_document: imported.imported_document,
             };
-            inserted(store::insert_as(&state.db, imported.fields, identity).await?)?
+            inserted(
+                store::insert_as(&state.db, imported.fields, &imported.owners, identity).await?,
+            )?
         }
     };
     Ok(Json(one(&state, record).await?))
@@ -174,15 +178,16 @@ async fn replace(
     }
     let text = payload(&headers, &body)?;
     let imported = import::import(&state, &text).await?;
-    let record = store::replace(
+    let outcome = store::replace(
         &state.db,
         id,
         imported.fields,
+        &imported.owners,
         imported.key,
         imported.imported_document,
     )
-    .await?
-    .ok_or_else(not_found)?;
+    .await?;
+    let record = replaced(outcome)?.ok_or_else(not_found)?;
     Ok(Json(one(&state, record).await?))
 }
 
@@ -244,6 +249,22 @@ fn inserted(outcome: InsertOutcome) -> Result<LicenseRecord, ApiError> {
     }
 }
 
+/// The replaced license, or `None` when there is no license with that id.
+fn replaced(outcome: ReplaceOutcome) -> Result<Option<LicenseRecord>, ApiError> {
+    match outcome {
+        ReplaceOutcome::Replaced(record) => Ok(Some(*record)),
+        ReplaceOutcome::NotFound => Ok(None),
+        ReplaceOutcome::UnknownProduct => Err(ApiError::bad_request(
+            codes::UNKNOWN_PRODUCT,
+            "the document's product no longer exists",
+        )),
+        ReplaceOutcome::UnknownCustomer => Err(ApiError::bad_request(
+            codes::UNKNOWN_CUSTOMER,
+            "the document's customer no longer exists",
+        )),
+    }
+}
+
 /// The `payload` attribute of the request: JSON `{"payload": "…"}` or a form field, as Kong's
 /// admin API takes either (`curl --data-urlencode payload@license.json`). The payload itself
 /// may also be sent as a JSON object.
@@ -278,7 +299,7 @@ fn payload(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
             .map(|(_, value)| value)
             .ok_or_else(missing);
     }
-    let value: serde_json::Value = crate::api::extract::parse_json(body)?;
+    let value: serde_json::Value = crate::api::common::extract::parse_json(body)?;
     match value.get("payload") {
         Some(serde_json::Value::String(text)) => Ok(text.clone()),
         Some(object @ serde_json::Value::Object(_)) => Ok(object.to_string()),
@@ -293,7 +314,7 @@ fn payload(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
 async fn one(state: &AppState, record: LicenseRecord) -> AppResult<KongLicense> {
     let mut views = views(state, vec![record]).await?;
     views.pop().ok_or_else(|| {
-        crate::api::error::AppError::Unexpected(anyhow::anyhow!(
+        crate::api::common::error::AppError::Unexpected(anyhow::anyhow!(
             "views() made no Kong view of the one license it was given"
         ))
     })
@@ -301,7 +322,10 @@ async fn one(state: &AppState, record: LicenseRecord) -> AppResult<KongLicense> 
 
 /// Kong views of `records`, with their documents: imported ones verbatim, the others signed
 /// now with this control plane's key (deterministic: the same facts give the same document).
-pub async fn views(state: &AppState, records: Vec<LicenseRecord>) -> AppResult<Vec<KongLicense>> {
+pub(super) async fn views(
+    state: &AppState,
+    records: Vec<LicenseRecord>,
+) -> AppResult<Vec<KongLicense>> {
     let ids: Vec<Uuid> = records.iter().map(|r| r.license.id).collect();
     let product_ids: Vec<Uuid> = records.iter().map(|r| r.license.product_id).collect();
     let customer_ids: Vec<Uuid> = records.iter().map(|r| r.license.customer_id).collect();

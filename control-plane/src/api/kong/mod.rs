@@ -2,7 +2,10 @@
 //! licenses the native API manages, each shown as its signed document (Kong's envelope, epoch
 //! seconds), and `GET /license/report`. Errors come back in Kong's shape,
 //! `{"message": "…", "name": "<our code>"}`; `Kong-Admin-Token` authenticates like Bearer.
+//! Kong's `GET /clustering/data-planes` lives here too, though it keeps the error shape it
+//! has always had (see [`clustering_router`]).
 
+mod clustering;
 mod import;
 mod licenses;
 mod report;
@@ -16,12 +19,13 @@ use license_shared::ApiError;
 use license_shared::http::method_not_allowed;
 use serde_json::json;
 
-use super::AppState;
+use crate::api::AppState;
 
 /// Largest error body rewritten into Kong's shape (ours are small).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-pub fn router() -> Router<AppState> {
+/// `/licenses` and `/license/report`, to be wrapped in [`error_shape`].
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(licenses::router())
         .merge(report::router())
@@ -30,10 +34,16 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// `GET /clustering/data-planes`. Mounted with the native admin routes, outside
+/// [`error_shape`], so its errors keep the native `{status, code, message}` shape.
+pub(crate) fn clustering_router() -> Router<AppState> {
+    clustering::router()
+}
+
 /// Middleware: rewrites our `{status, code, message}` errors into Kong's `{message, name}`.
 /// Any other error body (a framework rejection a handler did not map) is wrapped the same way,
 /// named after its status, so Kong routes never answer an error in another shape.
-pub async fn error_shape(request: Request, next: Next) -> Response {
+pub(crate) async fn error_shape(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if response.status().is_success() || response.status().is_informational() {
         return response;

@@ -11,10 +11,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::AppState;
-use crate::api::error::AppResult;
-use crate::db::usage;
+use crate::api::common::error::AppResult;
+use crate::db::{report, usage};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/license/report", get(report))
 }
 
@@ -64,29 +64,27 @@ async fn report(State(state): State<AppState>) -> AppResult<Json<Report>> {
             request_count: 0,
         });
     }
-    let server_version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(db)
-        .await?;
-    let newest_key: Option<String> =
-        sqlx::query_scalar("SELECT key FROM licenses ORDER BY updated_at DESC, id LIMIT 1")
-            .fetch_optional(db)
-            .await?;
-    let count =
-        |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(db).await };
+    let figures = report::figures(db).await?;
     Ok(Json(Report {
         counters,
         db_version: format!(
             "postgres {}",
-            server_version.split_whitespace().next().unwrap_or_default()
+            figures
+                .server_version
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
         ),
         kong_version: env!("CARGO_PKG_VERSION"),
-        license_key: newest_key.map_or_else(|| "UNLICENSED".to_owned(), |key| digest(&key)),
-        rbac_users: count("SELECT count(*) FROM admin_tokens").await?,
-        services_count: count("SELECT count(*) FROM products").await?,
+        license_key: figures
+            .newest_key
+            .map_or_else(|| "UNLICENSED".to_owned(), |key| digest(&key)),
+        rbac_users: figures.admin_tokens,
+        services_count: figures.products,
         system_info: system_info(),
         workspaces_count: 1,
-        licenses_count: count("SELECT count(*) FROM licenses").await?,
-        data_planes_count: count("SELECT count(*) FROM data_planes").await?,
+        licenses_count: figures.licenses,
+        data_planes_count: figures.data_planes,
     }))
 }
 

@@ -11,16 +11,17 @@ use license_shared::{ApiError, EffectiveStatus, LicenseKey, LicenseStatus, Licen
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::{ApiJson, ApiQuery};
-use super::fields::{self, LONG_TEXT, SHORT_TEXT, nullable};
-use super::{customers, pagination, products};
+use super::{customers, products};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::{ApiJson, ApiQuery};
+use crate::api::common::fields::{self, LONG_TEXT, SHORT_TEXT, nullable};
+use crate::api::common::pagination;
 use crate::db::licenses::{
     self as store, InsertOutcome, LicenseChanges, LicenseFields, LicenseFilter, LicenseRecord,
 };
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/licenses", get(list).post(create))
         .route("/api/licenses/{key}", get(show).put(update).delete(remove))
@@ -29,7 +30,7 @@ pub fn router() -> Router<AppState> {
 /// A license as the native admin API shows it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LicenseView {
+pub(super) struct LicenseView {
     id: Uuid,
     number: i64,
     license_key: LicenseKey,
@@ -53,7 +54,7 @@ pub struct LicenseView {
 }
 
 impl LicenseView {
-    pub fn new(record: LicenseRecord, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(record: LicenseRecord, now: DateTime<Utc>) -> Self {
         let license = record.license;
         LicenseView {
             status: license.effective_status(now),
@@ -162,7 +163,7 @@ fn date_range(
     }
 }
 
-pub fn not_found(key: &LicenseKey) -> ApiError {
+pub(super) fn not_found(key: &LicenseKey) -> ApiError {
     license_shared::public_api::license_not_found(key)
 }
 

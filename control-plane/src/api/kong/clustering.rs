@@ -7,12 +7,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
 use crate::db::data_planes as registry;
 use crate::db::revision;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/clustering/data-planes", get(list))
 }
 

@@ -1,3 +1,3 @@
 //! Request extractors, shared with the data planes (see [`license_shared::http`]).
 
-pub use license_shared::http::{ApiJson, ApiQuery, parse_json};
+pub(crate) use license_shared::http::{ApiJson, ApiQuery, parse_json};

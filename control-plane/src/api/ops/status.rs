@@ -11,13 +11,13 @@ use axum::{Json, Router};
 use license_shared::{ApiError, codes};
 use serde_json::json;
 
-use super::AppState;
+use crate::api::AppState;
 use crate::db::revision;
 
 /// How long a status probe waits for the database.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/status/ready", get(ready))

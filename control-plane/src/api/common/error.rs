@@ -12,7 +12,7 @@ use license_shared::{ApiError, codes};
 use crate::db;
 
 #[derive(Debug)]
-pub enum AppError {
+pub(crate) enum AppError {
     Api(ApiError),
     /// A 401 that tells the client which scheme to use (`WWW-Authenticate`).
     Challenge(ApiError, HeaderValue),
@@ -21,7 +21,7 @@ pub enum AppError {
     Unexpected(anyhow::Error),
 }
 
-pub type AppResult<T> = Result<T, AppError>;
+pub(crate) type AppResult<T> = Result<T, AppError>;
 
 impl From<ApiError> for AppError {
     fn from(error: ApiError) -> Self {
@@ -64,7 +64,7 @@ impl IntoResponse for AppError {
 }
 
 /// The client-facing answer for a database error (and the log line for it).
-pub fn database_error(error: &sqlx::Error) -> ApiError {
+pub(crate) fn database_error(error: &sqlx::Error) -> ApiError {
     if db::is_unavailable(error) {
         tracing::warn!(%error, "database unavailable");
         return ApiError::unavailable(

@@ -10,19 +10,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Page;
 
-pub const DEFAULT_PER_PAGE: u32 = 50;
-pub const MAX_PER_PAGE: u32 = 500;
+pub(crate) const DEFAULT_PER_PAGE: u32 = 50;
+pub(crate) const MAX_PER_PAGE: u32 = 500;
 
 /// `?page=&perPage=` of a listing without filters.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,
 }
 
 /// The page a request asks for, from its `page` (1-based) and `perPage` parameters.
-pub fn page(number: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiError> {
+pub(crate) fn page(number: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiError> {
     let number = number.unwrap_or(1);
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
     if number == 0 {
@@ -41,7 +41,7 @@ pub fn page(number: Option<u32>, per_page: Option<u32>) -> Result<Page, ApiError
 }
 
 /// A page of items as a JSON array, with the totals in headers.
-pub fn respond<T: Serialize>(uri: &Uri, page: Page, total: i64, items: Vec<T>) -> Response {
+pub(crate) fn respond<T: Serialize>(uri: &Uri, page: Page, total: i64, items: Vec<T>) -> Response {
     let per_page = i64::from(page.per_page);
     let total_pages = (total.max(0) + per_page - 1) / per_page;
     let mut headers = HeaderMap::new();

@@ -12,19 +12,19 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use license_shared::{ApiError, codes};
 
-use super::AppState;
-use super::error::AppError;
+use crate::api::AppState;
+use crate::api::common::error::AppError;
 use crate::tokens::{self, TokenHash};
 
 /// How admin requests are authenticated.
 #[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     /// Hash of the bootstrap token, when one is configured.
     pub bootstrap_token: Option<TokenHash>,
 }
 
 impl AuthConfig {
-    pub fn new(bootstrap_token: Option<&str>) -> Self {
+    pub(crate) fn new(bootstrap_token: Option<&str>) -> Self {
         Self {
             bootstrap_token: bootstrap_token.map(tokens::hash),
         }
@@ -33,13 +33,13 @@ impl AuthConfig {
 
 /// Who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     ReadWrite,
     ReadOnly,
 }
 
 /// Middleware: lets the request through only with a valid token that may do what it asks.
-pub async fn require_admin(
+pub(crate) async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -76,7 +76,10 @@ async fn authorize(state: &AppState, headers: &HeaderMap, method: &Method) -> Re
 }
 
 /// The access a token grants, or `None` when it grants nothing.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Access>, AppError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Access>, AppError> {
     let presented = tokens::hash(token);
     if state
         .auth
@@ -85,7 +88,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Access
     {
         return Ok(Some(Access::ReadWrite));
     }
-    let read_only = tokens::find_by_hash(&state.db, &presented).await?;
+    let read_only = crate::db::tokens::find_by_hash(&state.db, &presented).await?;
     Ok(read_only.map(|read_only| {
         if read_only {
             Access::ReadOnly

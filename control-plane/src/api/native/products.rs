@@ -10,15 +10,15 @@ use license_shared::{ApiError, AuthorizationMethod, KeyPrefix, Product, codes};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::{ApiJson, ApiQuery};
-use super::fields::{self, SHORT_TEXT, nullable};
-use super::pagination::{self, PageQuery};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::{ApiJson, ApiQuery};
+use crate::api::common::fields::{self, SHORT_TEXT, nullable};
+use crate::api::common::pagination::{self, PageQuery};
 use crate::db::DeleteOutcome;
 use crate::db::products::{self as store, NewProduct, ProductChanges};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/products", get(list).post(create))
         .route("/api/products/{id}", get(show).put(update).delete(remove))
@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
 /// A product as the native API shows it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProductView {
+pub(super) struct ProductView {
     id: Uuid,
     code: String,
     name: String,
@@ -105,7 +105,7 @@ fn authorization_method(raw: &str) -> Result<AuthorizationMethod, ApiError> {
 }
 
 /// The product `id` in a path, or the 404 that says it does not exist.
-pub fn not_found(id: Uuid) -> ApiError {
+pub(super) fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(codes::PRODUCT_NOT_FOUND, format!("no product with id {id}"))
 }
 

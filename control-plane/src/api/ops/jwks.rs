@@ -6,11 +6,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use license_shared::signing::Jwks;
 
-use super::AppState;
-use super::error::AppResult;
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
 use crate::db::signing_keys;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/.well-known/jwks.json", get(jwks))
 }
 

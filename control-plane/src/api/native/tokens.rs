@@ -8,13 +8,13 @@ use axum::{Json, Router};
 use license_shared::{ApiError, codes};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::ApiJson;
-use super::fields::{self, SHORT_TEXT};
-use crate::tokens::{self as store, TokenRecord};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::ApiJson;
+use crate::api::common::fields::{self, SHORT_TEXT};
+use crate::db::tokens::{self as store, TokenRecord};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/tokens", get(list).post(create))
         .route("/api/tokens/{id}", delete(revoke))

@@ -10,15 +10,15 @@ use license_shared::{ApiError, Customer, codes};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::{ApiJson, ApiQuery};
-use super::fields::{self, SHORT_TEXT, nullable};
-use super::pagination::{self, PageQuery};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::{ApiJson, ApiQuery};
+use crate::api::common::fields::{self, SHORT_TEXT, nullable};
+use crate::api::common::pagination::{self, PageQuery};
 use crate::db::DeleteOutcome;
 use crate::db::customers::{self as store, CustomerChanges, CustomerFields};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/customers", get(list).post(create))
         .route("/api/customers/{id}", get(show).put(update).delete(remove))
@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
 /// A customer as the native API shows it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CustomerView {
+pub(super) struct CustomerView {
     id: Uuid,
     email: String,
     first_name: Option<String>,
@@ -87,7 +87,7 @@ fn clearable(field: &str, raw: Option<Option<String>>) -> Result<Option<Option<S
         .transpose()
 }
 
-pub fn not_found(id: Uuid) -> ApiError {
+pub(super) fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(
         codes::CUSTOMER_NOT_FOUND,
         format!("no customer with id {id}"),

@@ -13,14 +13,14 @@ use license_shared::{ApiError, codes};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::AppResult;
-use super::extract::ApiJson;
-use super::fields::{self, SHORT_TEXT};
+use crate::api::AppState;
+use crate::api::common::error::AppResult;
+use crate::api::common::extract::ApiJson;
+use crate::api::common::fields::{self, SHORT_TEXT};
 use crate::db::credentials as store;
 use crate::db::products;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/credentials", get(list).post(create))
         .route("/api/credentials/{id}", delete(remove))

@@ -7,13 +7,14 @@ use axum::{Json, Router};
 use license_shared::{ApiError, codes};
 use serde::Deserialize;
 
-use super::AppState;
-use super::error::{AppError, AppResult};
-use super::extract::ApiQuery;
-use super::{fields, licenses};
+use super::licenses;
+use crate::api::AppState;
+use crate::api::common::error::{AppError, AppResult};
+use crate::api::common::extract::ApiQuery;
+use crate::api::common::fields;
 use crate::db::activations::{self as store, Activation, DeactivationOutcome};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/licenses/{key}/activations", get(list))
         .route(
