@@ -139,16 +139,6 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Customer>> {
     fetch(pool, id, false).await
 }
 
-/// The customer with this email (any case).
-pub async fn get_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Customer>> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE lower(email) = lower($1)");
-    Ok(sqlx::query_as::<_, CustomerRow>(&sql)
-        .bind(email)
-        .fetch_optional(pool)
-        .await?
-        .map(Customer::from))
-}
-
 async fn fetch<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: Uuid,
