@@ -38,15 +38,15 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::task::JoinSet;
 
 use crate::cluster::{ControlPlane, DataPlane, Setup, release_bin_dir};
-use crate::pg::Postgres;
-use crate::process::CpuMeter;
 use crate::profile::Recorder;
-use crate::proxy::CountingProxy;
 use crate::report::{Report, Verdict, mib, thousands};
 use crate::stats::{self, Latencies, median};
 use crate::synthetic::DEVICE;
 use crate::wrk::{self, Load, Mode, Outcome};
 use crate::{seed, synthetic};
+use test_support::pg::{PgOptions, PgServer};
+use test_support::process::CpuMeter;
+use test_support::proxy::Proxy;
 
 /// What to run, and how hard.
 #[derive(Debug, Clone)]
@@ -109,16 +109,17 @@ pub async fn run(options: &Options, report: &mut Report) -> anyhow::Result<()> {
     std::fs::write(&script, wrk::SCRIPT)?;
 
     progress(started, "starting PostgreSQL");
-    let mut pg = Postgres::start(&dir.join("pg")).await?;
+    let mut pg = PgServer::start(PgOptions::for_benchmarks(&dir.join("pg"))).await?;
+    let database_url = pg.create_database("licenses").await?;
     report.fact(
         "PostgreSQL",
         format!("{} (defaults: fsync and synchronous_commit on)", pg.version),
     );
-    let setup = Setup::new(release_bin_dir()?, dir.clone(), pg.url.clone())?;
+    let setup = Setup::new(release_bin_dir()?, dir.clone(), database_url.clone())?;
     let mut cp = setup.start_control_plane().await?;
     let pool = PgPoolOptions::new()
         .max_connections(2)
-        .connect(&pg.url)
+        .connect(&database_url)
         .await?;
 
     let product = setup
@@ -215,7 +216,7 @@ pub async fn run(options: &Options, report: &mut Report) -> anyhow::Result<()> {
             Verdict::Skipped,
         );
     }
-    cp.proc.stop(Duration::from_secs(15)).await;
+    cp.process.stop(Duration::from_secs(15)).await;
     pool.close().await;
     pg.stop().await;
 
@@ -243,7 +244,7 @@ async fn serving(
     options: &Options,
     setup: &Setup,
     cp: &mut ControlPlane,
-    pg: &Postgres,
+    pg: &PgServer,
     credential: Option<&Value>,
     keys: &Arc<Vec<String>>,
     keys_file: &std::path::Path,
@@ -253,11 +254,15 @@ async fn serving(
     progress(started, "starting three data planes");
     let mut dps = Vec::new();
     for n in 1..=3 {
-        dps.push(setup.spawn_data_plane(&format!("dp-{n}"), cp.cluster_addr)?);
+        dps.push(
+            setup
+                .spawn_data_plane(&format!("dp-{n}"), cp.cluster_addr)
+                .await?,
+        );
     }
     let revision = setup.cp_revision(cp).await?;
     for dp in &mut dps {
-        let since = dp.proc.started;
+        let since = dp.process.started;
         setup
             .wait_revision(
                 dp,
@@ -306,27 +311,27 @@ async fn serving(
                 None
             }
         };
-        let recorder = profiled("baseline-verify", baseline.proc.pid());
+        let recorder = profiled("baseline-verify", baseline.process.pid());
         let b = wrk::run(
             &load(&baseline.url, options.duration),
             script,
-            baseline.proc.pid(),
+            baseline.process.pid(),
         )
         .await?;
         finish(report, recorder).await;
-        let recorder = profiled("dp-verify", dps[0].proc.pid());
+        let recorder = profiled("dp-verify", dps[0].process.pid());
         let d = wrk::run(
             &load(&dps[0].public_url, options.duration),
             script,
-            dps[0].proc.pid(),
+            dps[0].process.pid(),
         )
         .await?;
         finish(report, recorder).await;
-        let recorder = profiled("cp-verify", cp.proc.pid());
+        let recorder = profiled("cp-verify", cp.process.pid());
         let c = wrk::run(
             &load(&cp.admin_url, options.duration),
             script,
-            cp.proc.pid(),
+            cp.process.pid(),
         )
         .await?;
         finish(report, recorder).await;
@@ -398,13 +403,13 @@ async fn serving(
 
     // Propagation.
     let mut propagation = Vec::new();
-    let log_marks: Vec<usize> = dps.iter().map(|dp| dp.proc.log_text().len()).collect();
+    let log_marks: Vec<usize> = dps.iter().map(|dp| dp.process.log_text().len()).collect();
     let mut metered: Vec<(&str, u32, bool)> = Vec::new();
-    if let Some(pid) = cp.proc.pid() {
+    if let Some(pid) = cp.process.pid() {
         metered.push(("control plane", pid, false));
     }
     for (dp, name) in dps.iter().zip(["dp-1", "dp-2", "dp-3"]) {
-        if let Some(pid) = dp.proc.pid() {
+        if let Some(pid) = dp.process.pid() {
             metered.push((name, pid, false));
         }
     }
@@ -412,15 +417,15 @@ async fn serving(
         metered.push(("PostgreSQL", pid, true));
     }
     let meter = CpuMeter::start(&metered);
-    let cp_log_mark = cp.proc.log_text().len();
-    let pg_log = pg.dir.join("postgres.log");
+    let cp_log_mark = cp.process.log_text().len();
+    let pg_log = pg.log_path();
     let pg_log_mark = std::fs::read_to_string(&pg_log).map_or(0, |log| log.len());
     let mut all_changes = Vec::new();
     for round in 0..options.rounds {
         let recorders = if round == 0 {
             vec![
-                record(options, "dp-1-propagation", dps[0].proc.pid()),
-                record(options, "cp-propagation", cp.proc.pid()),
+                record(options, "dp-1-propagation", dps[0].process.pid()),
+                record(options, "cp-propagation", cp.process.pid()),
             ]
         } else {
             Vec::new()
@@ -463,7 +468,7 @@ async fn serving(
         join(propagation.iter().map(|l| format!("{:.2} ms", l.p99))),
         meter.summary()
     ));
-    let cp_log = cp.proc.log_text();
+    let cp_log = cp.process.log_text();
     if let Some(split) = split_delays(&all_changes, cp_log.get(cp_log_mark..).unwrap_or_default()) {
         report.detail(format!("{split}."));
     }
@@ -494,7 +499,7 @@ async fn serving(
     std::fs::write(options.work_dir.join("propagation.csv"), csv)?;
     let windows: Vec<_> = dps
         .iter()
-        .flat_map(|dp| cache_write_windows(&dp.proc.log_text()))
+        .flat_map(|dp| cache_write_windows(&dp.process.log_text()))
         .collect();
     let overlaps = |change: &Timed| {
         let end =
@@ -519,7 +524,7 @@ async fn serving(
     report.detail(format!(
         "Disk-cache writes of the data planes during the propagation rounds: {}.",
         join(dps.iter().zip(&log_marks).map(|(dp, mark)| {
-            let (count, took) = cache_writes(&dp.proc.log_text(), *mark);
+            let (count, took) = cache_writes(&dp.process.log_text(), *mark);
             format!(
                 "{} {count} writes taking {:.1} s",
                 dp.name,
@@ -552,7 +557,7 @@ async fn serving(
         quiet_figures.max,
         slow_statements(&pg_tail)
     ));
-    if let Some(split) = split_delays(&quiet, &cp.proc.log_text()) {
+    if let Some(split) = split_delays(&quiet, &cp.process.log_text()) {
         report.detail(format!("Quiet round: {split}."));
     }
 
@@ -587,10 +592,10 @@ async fn serving(
     );
 
     for dp in &mut dps {
-        dp.proc.stop(Duration::from_secs(15)).await;
+        dp.process.stop(Duration::from_secs(15)).await;
     }
     let mut baseline = baseline;
-    baseline.proc.stop(Duration::from_secs(5)).await;
+    baseline.process.stop(Duration::from_secs(5)).await;
     Ok(())
 }
 
@@ -872,7 +877,7 @@ async fn check_license(
             duration: options.duration,
             delay_ms: 0,
         };
-        verify.push(wrk::run(&base, script, dp.proc.pid()).await?);
+        verify.push(wrk::run(&base, script, dp.process.pid()).await?);
         let signed_load = Load {
             mode: Mode::Check {
                 product: "bench".to_owned(),
@@ -882,7 +887,7 @@ async fn check_license(
             },
             ..base
         };
-        check.push(wrk::run(&signed_load, script, dp.proc.pid()).await?);
+        check.push(wrk::run(&signed_load, script, dp.process.pid()).await?);
     }
     let ratio = median(
         &check
@@ -1128,7 +1133,7 @@ async fn million(
         seeding.elapsed().as_secs_f64()
     ));
     let keys = seeded.keys;
-    let proxy = CountingProxy::start(cp.cluster_addr).await?;
+    let proxy = Proxy::start(cp.cluster_addr).await?;
     let million = thousands(options.million as u64);
 
     struct Sync {
@@ -1147,21 +1152,21 @@ async fn million(
             std::fs::remove_dir_all(&cache)?;
         }
         let revision = setup.cp_revision(cp).await?;
-        proxy.reset();
+        proxy.reset_counts();
         let mut metered = Vec::new();
-        if let Some(pid) = cp.proc.pid() {
+        if let Some(pid) = cp.process.pid() {
             metered.push(("control plane", pid, false));
         }
         if let Some(pid) = postmaster {
             metered.push(("PostgreSQL", pid, true));
         }
         let meter = CpuMeter::start(&metered);
-        let mut fresh = setup.spawn_data_plane("dp-million", proxy.addr)?;
-        let since = fresh.proc.started;
+        let mut fresh = setup.spawn_data_plane("dp-million", proxy.addr).await?;
+        let since = fresh.process.started;
         let recorders = if round == 0 {
             vec![
-                record(options, "dp-million-sync", fresh.proc.pid()),
-                record(options, "cp-million-sync", cp.proc.pid()),
+                record(options, "dp-million-sync", fresh.process.pid()),
+                record(options, "cp-million-sync", cp.process.pid()),
             ]
         } else {
             Vec::new()
@@ -1179,16 +1184,16 @@ async fn million(
             "Fresh sync round {}: {}, data plane {:.1} s.",
             round + 1,
             meter.summary(),
-            fresh.proc.cpu_time().unwrap_or_default().as_secs_f64()
+            fresh.process.cpu_time().unwrap_or_default().as_secs_f64()
         ));
         for recorder in recorders {
             finish(report, recorder).await;
         }
         let bytes = proxy.down_bytes();
         let up_bytes = proxy.up_bytes();
-        let at_sync = fresh.proc.memory().unwrap_or_default();
+        let at_sync = fresh.process.memory().unwrap_or_default();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let settled = fresh.proc.memory().unwrap_or_default();
+        let settled = fresh.process.memory().unwrap_or_default();
         let status = setup.dp_status(&fresh).await.unwrap_or_default();
         ensure!(
             status.licenses as usize >= options.million,
@@ -1215,9 +1220,9 @@ async fn million(
             peak: settled.peak,
         });
         if let (Some(sent), Some(received), Some(applied)) = (
-            cp.proc.last_log_line("snapshot sent"),
-            fresh.proc.last_log_line("snapshot received"),
-            fresh.proc.last_log_line("snapshot applied"),
+            cp.process.last_log_line("snapshot sent"),
+            fresh.process.last_log_line("snapshot received"),
+            fresh.process.last_log_line("snapshot applied"),
         ) {
             let field = |line: &Value, name: &str| -> String {
                 let value = if line[name].is_null() {
@@ -1242,7 +1247,7 @@ async fn million(
             ));
         }
         if round + 1 < options.rounds {
-            fresh.proc.stop(Duration::from_secs(15)).await;
+            fresh.process.stop(Duration::from_secs(15)).await;
         } else {
             dp = Some(fresh);
         }
@@ -1293,11 +1298,11 @@ async fn million(
 
     // One change at a million, end to end.
     let mut delays = Vec::new();
-    let log_mark = dp.proc.log_text().len();
+    let log_mark = dp.process.log_text().len();
     let mut metered = Vec::new();
     for (name, pid) in [
-        ("control plane", cp.proc.pid()),
-        ("data plane", dp.proc.pid()),
+        ("control plane", cp.process.pid()),
+        ("data plane", dp.process.pid()),
     ] {
         if let Some(pid) = pid {
             metered.push((name, pid, false));
@@ -1338,7 +1343,7 @@ async fn million(
         "(end to end; the 1 ms target is the store's, below)",
         Verdict::Info,
     );
-    let (count, took) = cache_writes(&dp.proc.log_text(), log_mark);
+    let (count, took) = cache_writes(&dp.process.log_text(), log_mark);
     report.detail(format!(
         "One change at a million, 100 times: {}; the data plane rewrote its disk cache {count} \
          times, taking {:.1} s.",
@@ -1361,7 +1366,7 @@ async fn million(
     let mut resumes = Vec::new();
     let mut serial = 0usize;
     for changes in plan {
-        dp.proc.stop(Duration::from_secs(30)).await;
+        dp.process.stop(Duration::from_secs(30)).await;
         for _ in 0..changes {
             let key = &keys[(serial * 7919 + 13) % keys.len()];
             serial += 1;
@@ -1376,9 +1381,9 @@ async fn million(
                 .await?;
         }
         let revision = setup.cp_revision(cp).await?;
-        proxy.reset();
+        proxy.reset_counts();
         setup.restart_data_plane(&mut dp)?;
-        let since = dp.proc.started;
+        let since = dp.process.started;
         let (serving, caught_up) = setup
             .wait_revision(
                 &mut dp,
@@ -1470,13 +1475,13 @@ async fn million(
             if r.snapshots { " (got a SNAPSHOT)" } else { "" }
         )))
     ));
-    dp.proc.stop(Duration::from_secs(30)).await;
+    dp.process.stop(Duration::from_secs(30)).await;
     Ok(())
 }
 
 /// Whether the data plane's log since its last start shows a snapshot being received.
 fn snapshot_since_restart(dp: &DataPlane) -> bool {
-    let log = dp.proc.log_text();
+    let log = dp.process.log_text();
     let since_start = log
         .rfind("data plane listening")
         .map_or(log.as_str(), |at| &log[at..]);
