@@ -389,6 +389,11 @@ impl Figures {
             "report",
             Verdict::Info,
         );
+        report.detail(format!(
+            "Reproduce: `scripts/bench --only-sessions` (release build; `--sessions {}`, \
+             `--session-changes {}` are the defaults); the runner is `bench/src/sessions/`.",
+            options.count, options.changes
+        ));
         let from_request = Latencies::of(&self.from_request);
         let first = Latencies::of(&self.first_delivery);
         report.detail(format!(
