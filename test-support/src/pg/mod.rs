@@ -255,8 +255,8 @@ fn initdb_and_spawn(
 }
 
 /// A port on 127.0.0.1 that was free a moment ago. The one probe left in the test support:
-/// `postgres -p 0` would listen on some port but tell no one which (its log, `postmaster.pid`
-/// and the socket file name all say 0), so the server gets a probed port, chosen as late as
+/// PostgreSQL cannot bind port 0 and report the port it got (`-p 0` is refused: "0 is outside
+/// the valid range for parameter port"), so the server gets a probed port, chosen as late as
 /// possible to leave little time for someone else to take it.
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
