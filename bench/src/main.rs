@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use bench::report::{Report, command_line, cpu_model, memory_gib};
+use bench::sessions::{self, SessionsOptions};
 use bench::suite::{self, Options};
 use clap::Parser;
 
@@ -67,6 +68,17 @@ struct Args {
     /// serving figures are left out of the table.
     #[arg(long)]
     only_million: bool,
+    /// Measure only one control plane holding `--sessions` data-plane sessions (propagation
+    /// to all of them, memory and CPU per session); written as its own section of `--out`,
+    /// leaving the last full run's table there.
+    #[arg(long)]
+    only_sessions: bool,
+    /// Sessions of `--only-sessions`.
+    #[arg(long, default_value_t = 1_000)]
+    sessions: usize,
+    /// Admin writes fanned out to the sessions.
+    #[arg(long, default_value_t = 100)]
+    session_changes: usize,
 }
 
 /// The cargo target directory (the runner lives in `<target>/release`).
@@ -127,7 +139,9 @@ async fn main() -> anyhow::Result<()> {
             .join(", "),
     );
     report.fact("rustc", command_line("rustc", &["-V"], "unknown"));
-    report.fact("load generator", bench::wrk::version());
+    if !args.only_sessions {
+        report.fact("load generator", bench::wrk::version());
+    }
     let commit = command_line("git", &["rev-parse", "--short", "HEAD"], "unknown");
     let dirty = command_line(
         "git",
@@ -146,8 +160,20 @@ async fn main() -> anyhow::Result<()> {
         ),
     );
 
+    let sessions_options = SessionsOptions {
+        count: args.sessions.max(1),
+        changes: args.session_changes.max(1),
+        work_dir: options.work_dir.clone(),
+    };
+    let run = async {
+        if args.only_sessions {
+            sessions::run(&sessions_options, &mut report).await
+        } else {
+            suite::run(&options, &mut report).await
+        }
+    };
     let outcome = tokio::select! {
-        outcome = suite::run(&options, &mut report) => outcome,
+        outcome = run => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Err(error) = &outcome {
@@ -158,8 +184,20 @@ async fn main() -> anyhow::Result<()> {
         report.micro = bench::micro::results(dir, UNIX_EPOCH + Duration::from_secs(since));
     }
 
-    let text = report.markdown(&args.command);
-    println!("\n{text}");
+    let previous = std::fs::read_to_string(&args.out).unwrap_or_default();
+    let text = if args.only_sessions {
+        let section = report.section(
+            "One control plane, many data-plane sessions",
+            &args.command,
+            "bench/src/sessions/mod.rs",
+        );
+        println!("\n{section}");
+        bench::sections::splice(&previous, "sessions", &section)
+    } else {
+        let text = report.markdown(&args.command);
+        println!("\n{text}");
+        bench::sections::carry_over(&previous, &text)
+    };
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent).ok();
     }

@@ -94,6 +94,34 @@ impl Report {
              Each figure is the median of its rounds; each comparison is a ratio measured in \
              the same run.\n"
         );
+        self.facts_and_table(&mut out);
+        if !self.micro.is_empty() {
+            let _ = writeln!(out, "\n## Micro-benchmarks (criterion, median)\n");
+            let _ = writeln!(out, "| benchmark | time |");
+            let _ = writeln!(out, "| --- | --- |");
+            for (name, time) in &self.micro {
+                let _ = writeln!(out, "| `{}` | {} |", cell(name), time);
+            }
+        }
+        self.details_under(&mut out, "## Details");
+        out
+    }
+
+    /// The report as one section of a results file, headed `## title`, saying that `command`
+    /// wrote it and that `source` tells what each figure measures.
+    pub fn section(&self, title: &str, command: &str, source: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "## {title}\n");
+        let _ = writeln!(
+            out,
+            "Written by `{command}` (`{source}` says what each figure measures and how).\n"
+        );
+        self.facts_and_table(&mut out);
+        self.details_under(&mut out, "### Details");
+        out
+    }
+
+    fn facts_and_table(&self, out: &mut String) {
         for (name, value) in &self.header {
             let _ = writeln!(out, "- **{name}**: {value}");
         }
@@ -109,21 +137,15 @@ impl Report {
                 row.verdict.label()
             );
         }
-        if !self.micro.is_empty() {
-            let _ = writeln!(out, "\n## Micro-benchmarks (criterion, median)\n");
-            let _ = writeln!(out, "| benchmark | time |");
-            let _ = writeln!(out, "| --- | --- |");
-            for (name, time) in &self.micro {
-                let _ = writeln!(out, "| `{}` | {} |", cell(name), time);
-            }
-        }
+    }
+
+    fn details_under(&self, out: &mut String, heading: &str) {
         if !self.details.is_empty() {
-            let _ = writeln!(out, "\n## Details\n");
+            let _ = writeln!(out, "\n{heading}\n");
             for detail in &self.details {
                 let _ = writeln!(out, "- {detail}");
             }
         }
-        out
     }
 }
 

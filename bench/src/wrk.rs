@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::process;
+use test_support::process;
 
 /// The Lua script, written into the run directory.
 pub const SCRIPT: &str = include_str!("../wrk/load.lua");

@@ -5,7 +5,8 @@
 //! by is the cost of its own work: parsing the request, the store lookup, `evaluate`, encoding
 //! the answer, its middleware.
 //!
-//! `bench-baseline --listen 127.0.0.1:8200 --body-file answer.json`
+//! `bench-baseline --listen 127.0.0.1:8200 --body-file answer.json`; with port 0 it prints the
+//! address it got as a JSON line, `{"message":"baseline listening","addr":…}`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use clap::Parser;
+
+/// The log line that tells where the baseline listens (field `addr`).
+const BASELINE_LISTENING: &str = "baseline listening";
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -47,6 +51,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    // Where it listens, as the cluster's binaries say it (one JSON line): with `--listen
+    // 127.0.0.1:0` the runner learns the port from this line.
+    let addr = listener.local_addr().context("the bound address")?;
+    println!(
+        "{}",
+        serde_json::json!({ "message": BASELINE_LISTENING, "addr": addr.to_string() })
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut terminate =

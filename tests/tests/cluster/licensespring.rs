@@ -243,7 +243,8 @@ async fn activate_check_and_deactivate_answer_signed_license_bodies() {
     tampered.body[10] ^= 1;
     assert!(!tampered.signature_verifies(&jwks));
 
-    // check_license is answered from memory, signed.
+    // check_license answers, signed (that it needs no control plane is shown by
+    // a_data_plane_restarted_without_its_control_plane_still_answers_signed).
     let checked = fx
         .client
         .call(Method::GET, "check_license", &fx.params(&key, "hw-1"))
@@ -706,52 +707,51 @@ async fn a_data_plane_restarted_without_its_control_plane_still_answers_signed()
     );
 }
 
-/// The Python virtualenv holding LicenseSpring's official SDK: `$LICENSESPRING_VENV`, or
-/// `target/licensespring-venv`, created from `tests/licensespring-sdk/requirements.txt` when
-/// missing (`.ci/run` creates it beforehand).
+/// The Python of the virtualenv holding LicenseSpring's official SDK: `$LICENSESPRING_VENV`,
+/// else `<target>/licensespring-venv`, whichever holds a Python that imports the SDK. The test
+/// never installs anything itself (no network from inside `cargo test`): without a prepared
+/// virtualenv it fails and says how to prepare one (`scripts/test` and `.ci/run` do).
 fn sdk_python() -> std::path::PathBuf {
-    let sdk_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("licensespring-sdk");
-    let venv = std::env::var_os("LICENSESPRING_VENV")
+    let target_venv = integration_tests::process::binaries()
+        .expect("binaries")
+        .parent()
+        .expect("target dir")
+        .join("licensespring-venv");
+    let candidates: Vec<std::path::PathBuf> = std::env::var_os("LICENSESPRING_VENV")
+        .filter(|venv| !venv.is_empty())
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            integration_tests::process::binaries()
-                .expect("binaries")
-                .parent()
-                .expect("target dir")
-                .join("licensespring-venv")
-        });
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        let run = |program: &std::path::Path, args: &[&std::ffi::OsStr]| {
-            let output = std::process::Command::new(program)
-                .args(args)
-                .output()
-                .expect("runs");
-            assert!(
-                output.status.success(),
-                "{} {args:?} failed: {}",
-                program.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        run(
-            std::path::Path::new("python3"),
-            &["-m".as_ref(), "venv".as_ref(), venv.as_os_str()],
-        );
-        let requirements = sdk_dir.join("requirements.txt");
-        run(
-            &python,
-            &[
-                "-m".as_ref(),
-                "pip".as_ref(),
-                "install".as_ref(),
-                "--quiet".as_ref(),
-                "-r".as_ref(),
-                requirements.as_os_str(),
-            ],
-        );
+        .into_iter()
+        .chain(std::iter::once(target_venv.clone()))
+        .collect();
+    let imports_the_sdk = |python: &std::path::Path| {
+        std::process::Command::new(python)
+            .args(["-c", "import licensespring, jsonschema"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if let Some(python) = candidates
+        .iter()
+        .map(|venv| venv.join("bin").join("python"))
+        .find(|python| imports_the_sdk(python))
+    {
+        return python;
     }
-    python
+    let requirements =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("licensespring-sdk/requirements.txt");
+    panic!(
+        "no virtualenv with LicenseSpring's SDK (tried {tried}). Prepare it before the tests, \
+         either with `scripts/test` (which does this, then runs `cargo test --workspace`) or:\n\
+         \n    python3 -m venv {venv}\
+         \n    {venv}/bin/python -m pip install -r {requirements}\n\
+         \nor point LICENSESPRING_VENV at a virtualenv made that way.",
+        tried = candidates
+            .iter()
+            .map(|venv| venv.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        venv = target_venv.display(),
+        requirements = requirements.display(),
+    );
 }
 
 #[tokio::test]

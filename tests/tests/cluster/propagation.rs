@@ -116,7 +116,7 @@ async fn the_activation_limit_holds_across_data_planes() {
     const DEVICES: usize = 60;
     const LIMIT: usize = 4;
     let mut cluster = TestCluster::new().await.expect("cluster");
-    let cp = cluster.start_control_plane().await.expect("control plane");
+    let mut cp = cluster.start_control_plane().await.expect("control plane");
     let mut dps = Vec::new();
     for _ in 0..3 {
         dps.push(cluster.start_data_plane(&cp).await.expect("dp"));
@@ -164,7 +164,8 @@ async fn the_activation_limit_holds_across_data_planes() {
     }
     assert_eq!(accepted, LIMIT);
 
-    // An active device is answered by any data plane from memory.
+    // An active device is answered by any data plane from memory: once every data plane has
+    // applied the activations, the control plane is killed, so no answer can come from it.
     let activations: Vec<Value> = cluster
         .admin(
             &cp,
@@ -182,19 +183,35 @@ async fn the_activation_limit_holds_across_data_planes() {
         .as_str()
         .expect("device")
         .to_owned();
+    let revision = cluster.control_plane_status(&cp).await.expect("status")["database"]["revision"]
+        .as_i64()
+        .expect("the control plane's revision");
     for dp in &dps {
-        wait_for("the activation", Duration::from_secs(5), || async {
-            let response = cluster
-                .client
-                .post(format!("{}/api/licenses/validate", dp.public_url))
-                .json(&json!({ "licenseKey": key, "deviceId": device }))
-                .send()
-                .await
-                .expect("sent");
-            response.status() == 200
+        wait_for("the activations", Duration::from_secs(5), || async {
+            cluster.status(dp).await.expect("status")["revision"].as_i64() >= Some(revision)
         })
         .await
-        .expect("answered locally");
+        .expect("applied everywhere");
+    }
+    cp.process.kill();
+    for dp in &dps {
+        wait_for(
+            "the control plane's loss",
+            Duration::from_secs(10),
+            || async {
+                cluster.status(dp).await.expect("status")["controlPlane"]["connected"] == false
+            },
+        )
+        .await
+        .expect("the data plane noticed");
+        let response = cluster
+            .client
+            .post(format!("{}/api/licenses/validate", dp.public_url))
+            .json(&json!({ "licenseKey": key, "deviceId": device }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "answered locally");
     }
 }
 

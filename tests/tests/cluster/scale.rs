@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::cluster::TestCluster;
+use integration_tests::process::Process;
 use license_shared::LicenseKey;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -77,7 +78,10 @@ async fn snapshot_of_100k_licenses() {
     let synced = started.elapsed();
     let status = cluster.status(&dp).await.expect("status");
     assert_eq!(status["licenses"], count + 1, "{status}");
-    let resident = dp.process.resident_bytes().unwrap_or_default();
+    let resident = dp
+        .process
+        .resident_bytes()
+        .expect("the data plane's resident memory");
 
     // One change at this scale: acknowledged on the control plane -> served by the data plane.
     let key = license["licenseKey"].as_str().expect("key");
@@ -110,38 +114,51 @@ async fn snapshot_of_100k_licenses() {
     }
     delays.sort();
 
-    let snapshot_line = cp
-        .process
-        .log_text()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["message"] == "snapshot sent")
-        .expect("the control plane logged the snapshot");
-    let received = dp
-        .process
-        .log_text()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["message"] == "snapshot received")
-        .unwrap_or_default();
+    // The figures below come from the processes' logs: a missing line or key fails the test
+    // rather than printing "null".
+    let sent = log_line(&cp.process, "snapshot sent");
+    let received = log_line(&dp.process, "snapshot received");
+    let applied = log_line(&dp.process, "snapshot applied");
     println!(
         "control plane: {} ms reading PostgreSQL, {} ms encoding; data plane: {} ms decoding, \
          {} ms building its store",
-        snapshot_line["database_ms"],
-        snapshot_line["encoding_ms"],
-        received["decoding_ms"],
-        received["applying_ms"],
+        number(&sent, "database_ms"),
+        number(&sent, "encoding_ms"),
+        number(&received, "decoding_ms"),
+        number(&applied, "building_ms"),
     );
     println!(
         "fresh data plane synced {} licenses in {synced:?} (process start to ready); \
          snapshot: {} bytes on the wire, {} ms to send; data plane resident memory {} MiB; \
          one change acknowledged -> served: median {:?}, worst of 20 {:?}",
         count + 1,
-        snapshot_line["bytes"],
-        snapshot_line["elapsed_ms"],
+        number(&sent, "bytes"),
+        number(&sent, "elapsed_ms"),
         resident / (1024 * 1024),
         delays[delays.len() / 2],
         delays[delays.len() - 1],
     );
+    assert_eq!(
+        number(&applied, "licenses"),
+        count as u64 + 1,
+        "the data plane applied the whole set: {applied}"
+    );
     assert!(synced < Duration::from_secs(60));
+}
+
+/// The first JSON line of `process`'s log whose message is `message`; panics without one.
+fn log_line(process: &Process, message: &str) -> Value {
+    process
+        .log_text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == message)
+        .unwrap_or_else(|| panic!("{} logged no {message:?}", process.name))
+}
+
+/// The number in `field` of a log line; panics when it is missing or not a number.
+fn number(line: &Value, field: &str) -> u64 {
+    line[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number {field:?} in the log line {line}"))
 }

@@ -24,11 +24,7 @@ async fn a_data_plane_with_a_certificate_of_another_ca_is_refused() {
         .expect("gen-cert ran");
     assert!(output.status.success());
     // Trusts the real CA (so only the client side is wrong) but presents a foreign certificate.
-    let mut args = cluster.data_plane_args(
-        cp.cluster_port,
-        &cluster.dir.join("foreign-dp"),
-        "cluster-dp",
-    );
+    let mut args = cluster.data_plane_args(&cp, &cluster.dir.join("foreign-dp"), "cluster-dp");
     for (flag, file) in [
         ("--cluster-cert", "cluster-dp.crt"),
         ("--cluster-cert-key", "cluster-dp.key"),
@@ -37,7 +33,8 @@ async fn a_data_plane_with_a_certificate_of_another_ca_is_refused() {
         args[position + 1] = foreign.join(file).display().to_string();
     }
     let mut dp = cluster
-        .spawn_data_plane("dp-foreign", args, cluster.dir.join("foreign-dp"))
+        .spawn_data_plane("dp-foreign", args)
+        .await
         .expect("started");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -64,7 +61,7 @@ async fn a_data_plane_with_a_certificate_of_another_ca_is_refused() {
 async fn plaintext_and_certificate_less_clients_are_refused() {
     let mut cluster = TestCluster::new().await.expect("cluster");
     let cp = cluster.start_control_plane().await.expect("control plane");
-    let address = format!("127.0.0.1:{}", cp.cluster_port);
+    let address = format!("127.0.0.1:{}", cp.cluster_port());
 
     // Plaintext websocket upgrade: no HTTP answer at all.
     let mut tcp = tokio::net::TcpStream::connect(&address)
@@ -88,7 +85,10 @@ async fn plaintext_and_certificate_less_clients_are_refused() {
     let output = Command::new("curl")
         .args(["-sS", "--max-time", "5", "--cacert"])
         .arg(cluster.certs.join("cluster-ca.crt"))
-        .arg(format!("https://localhost:{}/cluster/v1", cp.cluster_port))
+        .arg(format!(
+            "https://localhost:{}/cluster/v1",
+            cp.cluster_port()
+        ))
         .output()
         .expect("curl ran");
     assert!(
@@ -164,7 +164,7 @@ async fn malformed_protocol_messages_close_only_that_connection() {
         Message::Binary(protocol::encode(&hello).into()),
     ];
     for message in garbage {
-        let mut socket = connect_as_data_plane(&cluster, cp.cluster_port).await;
+        let mut socket = connect_as_data_plane(&cluster, cp.cluster_port()).await;
         socket.send(message).await.expect("sent");
         let closed = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(frame) = socket.next().await {

@@ -7,25 +7,30 @@
 //! - the one at `DATABASE_URL`, when that is set: databases are created through a connection to
 //!   that URL, so it must be allowed to `CREATE DATABASE`. They are not dropped afterwards; they
 //!   pile up as `lstest_…` until someone drops them.
-//! - otherwise a throwaway server that this test process starts on first use and that goes away,
-//!   with its files, when the process exits (see [`throwaway`]). Only `initdb` and `postgres`
-//!   need to be installed.
+//! - otherwise a throwaway [`PgServer`] that this test process starts on first use and that
+//!   goes away, with its files, when the process exits: it lives in a static that is never
+//!   dropped, so its watchdog's pipe closes exactly when the process ends, however it ends.
 //!
 //! Both functions may be called from any number of tests at once, each on its own tokio runtime:
 //! nothing here keeps a connection or pool beyond one call.
 
 use std::env::VarError;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use reqwest::Url;
 use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-mod throwaway;
+use super::{PgOptions, PgServer};
 
 /// How long connecting to the server may take before we give up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The process's server once started, or why it could not be: a failure is kept too, so that
+/// every test reports it at once instead of each spending seconds failing the same way.
+static SERVER: OnceCell<Result<PgServer, String>> = OnceCell::const_new();
 
 /// The URL of a database that did not exist before this call, empty and owned by the server's
 /// superuser (or by `DATABASE_URL`'s user).
@@ -51,8 +56,33 @@ pub async fn fresh_database() -> anyhow::Result<String> {
 pub async fn server_url() -> anyhow::Result<String> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Ok(url),
-        Ok(_) | Err(VarError::NotPresent) => throwaway::admin_url().await,
+        Ok(_) | Err(VarError::NotPresent) => throwaway_url().await,
         Err(error) => Err(error).context("reading DATABASE_URL"),
+    }
+}
+
+/// The URL of the throwaway server's `postgres` database, starting the server on the first call.
+async fn throwaway_url() -> anyhow::Result<String> {
+    let server = SERVER
+        .get_or_init(|| async {
+            let started = Instant::now();
+            let server = PgServer::start(PgOptions::for_tests())
+                .await
+                .map_err(|error| format!("{error:#}"))?;
+            // Captured with the test's output: shown when a test fails, which is when it helps.
+            eprintln!(
+                "throwaway PostgreSQL from {} at {} ready in {:.2?}, files in {}",
+                server.bin.display(),
+                server.admin_url(),
+                started.elapsed(),
+                server.dir.display(),
+            );
+            Ok(server)
+        })
+        .await;
+    match server {
+        Ok(server) => Ok(server.admin_url()),
+        Err(error) => Err(anyhow!("{error}")).context("starting the throwaway PostgreSQL server"),
     }
 }
 
