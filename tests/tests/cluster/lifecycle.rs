@@ -47,6 +47,20 @@ impl Spawned {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// A data plane's public and status addresses, from its "data plane listening" line
+    /// (it binds port 0).
+    async fn listening(&self) -> (String, String) {
+        wait_for_log(self, "data plane listening", Duration::from_secs(30)).await;
+        let line = self
+            .log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["message"] == "data plane listening")
+            .expect("the line");
+        let field = |name: &str| line[name].as_str().expect("an address").to_owned();
+        (field("public"), field("status"))
+    }
+
     /// The exit status, if the process ends within `timeout`.
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -83,22 +97,15 @@ async fn wait_for_log(process: &Spawned, text: &str, timeout: Duration) {
     .unwrap_or_else(|error| panic!("{error}; log:\n{}", process.log_text()));
 }
 
-fn flag(args: &[String], name: &str) -> String {
-    let at = args
-        .iter()
-        .position(|arg| arg == name)
-        .expect("flag present");
-    args[at + 1].clone()
-}
-
 #[tokio::test]
 async fn a_panic_in_the_cluster_client_reconnects_within_a_second() {
     let mut cluster = TestCluster::new().await.expect("cluster");
     let cp = cluster.start_control_plane().await.expect("control plane");
     let cache = cluster.dir.join("dp-faulty");
-    let args = cluster.data_plane_args(cp.cluster_port, &cache, "cluster-dp");
-    let status_url = format!("http://{}/status", flag(&args, "--status-listen"));
+    let args = cluster.data_plane_args(&cp, &cache, "cluster-dp");
     let dp = Spawned::start(&cluster, "dp-faulty", "data-plane", &args, "cluster-client");
+    let (public, status) = dp.listening().await;
+    let status_url = format!("http://{status}/status");
 
     wait_for_log(
         &dp,
@@ -126,7 +133,7 @@ async fn a_panic_in_the_cluster_client_reconnects_within_a_second() {
         .create_license(&cp, json!({}))
         .await
         .expect("license");
-    let verify_url = format!("http://{}/api/licenses/verify", flag(&args, "--listen"));
+    let verify_url = format!("http://{public}/api/licenses/verify");
     let body = json!({ "licenseKey": license["licenseKey"] });
     wait_for("the new license", Duration::from_secs(5), || async {
         client
@@ -192,11 +199,11 @@ async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections
     let mut cluster = TestCluster::new().await.expect("cluster");
     let cp = cluster.start_control_plane().await.expect("control plane");
     let cache = cluster.dir.join("dp-term");
-    let mut args = cluster.data_plane_args(cp.cluster_port, &cache, "cluster-dp");
+    let mut args = cluster.data_plane_args(&cp, &cache, "cluster-dp");
     args.extend(["--shutdown-timeout".to_owned(), "2s".to_owned()]);
-    let public = flag(&args, "--listen");
-    let status_url = format!("http://{}/status/ready", flag(&args, "--status-listen"));
     let mut dp = Spawned::start(&cluster, "dp-term", "data-plane", &args, "");
+    let (public, status) = dp.listening().await;
+    let status_url = format!("http://{status}/status/ready");
     let client = cluster.client.clone();
     wait_for("the data plane", Duration::from_secs(30), || async {
         client
