@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, common::auth::AuthConfig};
 use crate::cli::{ClusterArgs, ServeArgs};
-use crate::cluster::{ClusterConfig, ClusterServer, housekeeping, revisions};
+use crate::cluster::{ClusterConfig, ClusterServer, broadcast, housekeeping, revisions};
 use crate::db;
 
 /// A control plane that is bound and ready to serve.
@@ -80,13 +80,14 @@ impl Application {
                 let revisions = revisions::follow(pool.clone(), &supervisor, stage::BACKGROUND)
                     .await
                     .context("following revisions")?;
-                let server = ClusterServer::bind(
-                    args.cluster.cluster_listen,
-                    config,
-                    pool.clone(),
-                    revisions,
-                )
-                .await?;
+                let (deltas, _) = tokio::sync::broadcast::channel(broadcast::CAPACITY);
+                let (reader, sender) = (pool.clone(), deltas.clone());
+                supervisor.service("change broadcaster", stage::BACKGROUND, |stop| {
+                    broadcast::run(reader, revisions, sender, stop)
+                });
+                let server =
+                    ClusterServer::bind(args.cluster.cluster_listen, config, pool.clone(), deltas)
+                        .await?;
                 Some(server)
             }
             None => {

@@ -3,6 +3,7 @@
 //! snapshot or the deltas after their revision, then every change as it commits, and forward
 //! activations to the [`crate::authority`].
 
+pub(crate) mod broadcast;
 pub(crate) mod housekeeping;
 pub(crate) mod revisions;
 mod session;
@@ -15,7 +16,7 @@ use anyhow::Context;
 use license_shared::supervisor::{Stage, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +35,8 @@ pub(crate) struct ClusterConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterContext {
     pub pool: PgPool,
-    pub revisions: watch::Receiver<i64>,
+    /// Every change, read and encoded once for all sessions.
+    pub deltas: tokio::sync::broadcast::Sender<Arc<broadcast::SharedDelta>>,
     pub ping_interval: Duration,
 }
 
@@ -58,7 +60,7 @@ impl ClusterServer {
         addr: SocketAddr,
         config: ClusterConfig,
         pool: PgPool,
-        revisions: watch::Receiver<i64>,
+        deltas: tokio::sync::broadcast::Sender<Arc<broadcast::SharedDelta>>,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
@@ -68,7 +70,7 @@ impl ClusterServer {
             acceptor: TlsAcceptor::from(config.tls),
             context: ClusterContext {
                 pool,
-                revisions,
+                deltas,
                 ping_interval: config.ping_interval,
             },
         })

@@ -1,5 +1,6 @@
 //! The feed of one data plane: what it lacks at first (the deltas after its revision, or a
-//! full snapshot streamed in chunks), then every change as it commits. It runs as its own task
+//! full snapshot streamed in chunks), then every change as it commits, forwarded from the
+//! [`crate::cluster::broadcast`] (read and encoded once for all sessions). It runs as its own task
 //! and hands encoded frames to the session's outbox, waiting when the outbox is full: a slow
 //! data plane slows only its own feed, and a stalled one is dropped by the outbox's send
 //! timeout.
@@ -7,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use license_shared::protocol::{self, Codec, CpToDp, Hello};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::SessionError;
@@ -15,8 +16,7 @@ use super::outbox::Outgoing;
 use crate::cluster::ClusterContext;
 use crate::db::sync::{SnapshotReader, deltas_after};
 
-/// Feed entries loaded per delta message.
-const DELTA_BATCH: i64 = 1_000;
+use crate::cluster::broadcast::DELTA_BATCH;
 
 /// The session's outbox, as the feed uses it.
 #[derive(Debug, Clone)]
@@ -39,16 +39,23 @@ pub(super) async fn run(
     hello: Hello,
     codec: Codec,
 ) -> Result<(), SessionError> {
-    let mut revisions = context.revisions.clone();
+    // Subscribed first: nothing broadcast during the initial sync is missed.
+    let mut shared = context.deltas.subscribe();
     let sent = initial_sync(&context, &outbox, &hello, codec).await?;
     // Whatever committed while the initial sync was being sent.
     let mut sent = send_deltas(&context, &outbox, sent, codec).await?;
     loop {
-        if revisions.changed().await.is_err() {
-            return Ok(());
-        }
-        if *revisions.borrow_and_update() > sent {
-            sent = send_deltas(&context, &outbox, sent, codec).await?;
+        match shared.recv().await {
+            Ok(delta) if delta.revision <= sent => {}
+            Ok(delta) if delta.after == sent => {
+                outbox.send(delta.frame(codec).to_vec()).await?;
+                sent = delta.revision;
+            }
+            // Out of line with this session, or fallen behind: read the feed itself.
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                sent = send_deltas(&context, &outbox, sent, codec).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
 }
