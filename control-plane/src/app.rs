@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, common::auth::AuthConfig};
 use crate::cli::{ClusterArgs, ServeArgs};
-use crate::cluster::{ClusterConfig, ClusterServer, broadcast, housekeeping, revisions};
+use crate::cluster::activity::Activity;
+use crate::cluster::{self, ClusterConfig, ClusterServer, broadcast, housekeeping, revisions};
 use crate::db;
 
 /// A control plane that is bound and ready to serve.
@@ -85,9 +86,19 @@ impl Application {
                 supervisor.service("change broadcaster", stage::BACKGROUND, |stop| {
                     broadcast::run(reader, revisions, sender, stop)
                 });
-                let server =
-                    ClusterServer::bind(args.cluster.cluster_listen, config, pool.clone(), deltas)
-                        .await?;
+                let activity = Activity::default();
+                let (writer, noted) = (pool.clone(), activity.clone());
+                supervisor.service("registry writer", stage::BACKGROUND, |stop| {
+                    cluster::activity::run(writer, noted, stop)
+                });
+                let server = ClusterServer::bind(
+                    args.cluster.cluster_listen,
+                    config,
+                    pool.clone(),
+                    deltas,
+                    activity,
+                )
+                .await?;
                 Some(server)
             }
             None => {

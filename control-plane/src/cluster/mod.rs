@@ -3,6 +3,7 @@
 //! snapshot or the deltas after their revision, then every change as it commits, and forward
 //! activations to the [`crate::authority`].
 
+pub(crate) mod activity;
 pub(crate) mod broadcast;
 pub(crate) mod housekeeping;
 pub(crate) mod revisions;
@@ -38,6 +39,8 @@ pub(crate) struct ClusterContext {
     /// Every change, read and encoded once for all sessions.
     pub deltas: tokio::sync::broadcast::Sender<Arc<broadcast::SharedDelta>>,
     pub ping_interval: Duration,
+    /// Registry activity of every session, written in batches.
+    pub activity: activity::Activity,
 }
 
 /// A bound cluster listener.
@@ -61,6 +64,7 @@ impl ClusterServer {
         config: ClusterConfig,
         pool: PgPool,
         deltas: tokio::sync::broadcast::Sender<Arc<broadcast::SharedDelta>>,
+        activity: activity::Activity,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
@@ -72,6 +76,7 @@ impl ClusterServer {
                 pool,
                 deltas,
                 ping_interval: config.ping_interval,
+                activity,
             },
         })
     }

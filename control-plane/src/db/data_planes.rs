@@ -38,22 +38,22 @@ pub(crate) async fn connected(pool: &PgPool, hello: &Hello, ip: &str) -> sqlx::R
     Ok(())
 }
 
-/// Records the revision a data plane reports it has applied.
-pub(crate) async fn applied(pool: &PgPool, id: Uuid, revision: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE data_planes SET revision = $2, last_seen_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(revision)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Records that a data plane is still there.
-pub(crate) async fn seen(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE data_planes SET last_seen_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+/// Records, in one statement, that the data planes `ids` are still there, with the revision
+/// each reported applied (`None`: unchanged).
+pub(crate) async fn record_activity(
+    pool: &PgPool,
+    ids: &[Uuid],
+    revisions: &[Option<i64>],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE data_planes SET revision = COALESCE(v.revision, data_planes.revision), \
+         last_seen_at = now() \
+         FROM unnest($1::uuid[], $2::int8[]) AS v(id, revision) WHERE data_planes.id = v.id",
+    )
+    .bind(ids)
+    .bind(revisions)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -2,13 +2,12 @@
 //! goes away: this one reads (requests, acknowledgements, the silence check), the [`feed`]
 //! sends the initial sync and the live deltas, and the [`outbox`] owns the socket's sending
 //! half (bounded queue, send timeout, pings). Requests to the authority run in the session's
-//! own tasks ([`requests`]) and registry writes in another ([`recorder`]), so the reader never
-//! waits for the database. Anything malformed or unexpected closes this connection with a
+//! own tasks ([`requests`]) and registry activity is noted in memory for the
+//! [`crate::cluster::activity`] writer, so the reader never waits for the database. Anything malformed or unexpected closes this connection with a
 //! logged reason; nothing here can bring down the control plane.
 
 mod feed;
 mod outbox;
-mod recorder;
 mod requests;
 
 use std::net::SocketAddr;
@@ -19,7 +18,7 @@ use license_shared::protocol::{
     self, Codec, CpToDp, DpToCp, Hello, MAX_FRAME_BYTES, PROTOCOL_MAJOR,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_tungstenite::WebSocketStream;
@@ -31,6 +30,7 @@ use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use super::ClusterContext;
+use super::activity::Activity;
 use crate::db::data_planes;
 use outbox::Outgoing;
 use requests::{AuthorityRequest, Requests};
@@ -168,13 +168,7 @@ async fn run(
         hello.clone(),
         Codec::for_data_plane(hello.protocol_minor),
     )));
-    let (applied, applied_revisions) = watch::channel(hello.revision.unwrap_or(0));
-    let _recorder = AbortOnDropHandle::new(tokio::spawn(recorder::run(
-        context.pool.clone(),
-        hello.node_id,
-        applied_revisions,
-        context.ping_interval,
-    )));
+    let (activity, node_id) = (context.activity.clone(), hello.node_id);
     let mut requests = Requests::new(context.pool.clone(), hello.node_id, queue.clone());
     tokio::pin!(writer, feed);
     let mut silence_check = tokio::time::interval(context.ping_interval);
@@ -192,7 +186,7 @@ async fn run(
                 match message {
                     Message::Binary(frame) => match protocol::decode::<DpToCp>(&frame) {
                         Ok(message) => {
-                            if let Err(error) = handle(message, &mut requests, &applied) {
+                            if let Err(error) = handle(message, &mut requests, &activity, node_id) {
                                 break Err(error);
                             }
                         }
@@ -227,6 +221,7 @@ async fn run(
                     // Not closed politely: the peer is not listening.
                     return Err(SessionError::Silent(last_heard.elapsed()));
                 }
+                activity.seen(node_id);
             }
             () = stop.cancelled() => break Ok(()),
         }
@@ -277,12 +272,13 @@ async fn read_hello(socket: &mut Socket) -> Result<Hello, SessionError> {
 fn handle(
     message: DpToCp,
     requests: &mut Requests,
-    applied: &watch::Sender<i64>,
+    activity: &Activity,
+    node_id: Uuid,
 ) -> Result<(), SessionError> {
     match message {
         DpToCp::Hello(_) => return Err(SessionError::Protocol("hello sent twice".into())),
         DpToCp::Applied { revision } => {
-            applied.send_replace(revision);
+            activity.applied(node_id, revision);
         }
         DpToCp::Activate {
             correlation_id,
