@@ -143,11 +143,7 @@ pub async fn method_not_allowed() -> ApiError {
 /// shape, with the details left to the log.
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|text| (*text).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let message = crate::error::panic_message(panic.as_ref());
     tracing::error!(panic = message, "a request handler panicked");
     ApiError::internal().into_response()
 }

@@ -154,7 +154,7 @@ impl Supervisor {
             let outcome = match AssertUnwindSafe(future).catch_unwind().await {
                 Ok(Ok(())) => Outcome::Returned,
                 Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
-                Err(panic) => Outcome::Panicked(panic_message(panic.as_ref())),
+                Err(panic) => Outcome::Panicked(crate::error::panic_message(panic.as_ref())),
             };
             ended.send(Ended { id, outcome }).ok();
         });
@@ -288,14 +288,6 @@ fn finish(failed: Vec<String>) -> Result<(), Failed> {
     } else {
         Err(Failed { failed })
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|text| (*text).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -89,7 +89,7 @@ pub async fn run(
             ),
             Err(panic) => tracing::error!(
                 control_plane = %parts.config.control_plane,
-                panic = panic_message(panic.as_ref()),
+                panic = license_shared::error::panic_message(panic.as_ref()),
                 "the cluster connection panicked; reconnecting"
             ),
         }
@@ -104,14 +104,6 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(BACKOFF_CEILING);
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
 }
 
 async fn connect(config: &ClientConfig) -> Result<Socket, LinkError> {

@@ -90,7 +90,7 @@ impl Link {
         }
     }
 
-    /// How many requests wait for an answer (for tests and `/status`).
+    /// How many requests wait for an answer.
     pub fn pending_requests(&self) -> usize {
         lock(&self.pending).len()
     }

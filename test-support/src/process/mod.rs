@@ -84,6 +84,28 @@ impl Process {
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
+    /// Sends SIGTERM and returns at once (see [`Process::wait_exit`]).
+    pub fn ask_to_stop(&self) {
+        if let Some(child) = &self.child {
+            ask_to_stop(child);
+        }
+    }
+
+    /// Its exit status, if it ends within `timeout` (it is not killed otherwise).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(EXIT_POLL).await;
+        }
+    }
+
     /// SIGKILL: the process dies without any chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

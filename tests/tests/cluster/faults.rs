@@ -143,6 +143,17 @@ impl Faulty {
         started.elapsed()
     }
 
+    /// Validating the new `device` is refused 503 within the deadline while verify keeps
+    /// answering from memory; returns when the 503 came.
+    async fn assert_refused_in_time(&self, device: &str) -> DateTime<Utc> {
+        let (status, code, took) = self.validate(device).await;
+        let answered = Utc::now();
+        assert_eq!((status, code.as_str()), (503, "control_plane_unavailable"));
+        assert!(took < ANSWER_BOUND, "answered in {took:?}");
+        self.assert_verify_served().await;
+        answered
+    }
+
     /// Verify keeps answering from memory, correctly.
     async fn assert_verify_served(&self) {
         let (status, body) = self
@@ -190,11 +201,7 @@ async fn a_control_plane_that_goes_silent_is_dropped_and_nothing_is_decided_late
     // (a read already under way may still pass one frame through).
     fx.proxy.stop_reading(Direction::Down);
     fx.validate("stalled-0").await;
-    let (status, code, took) = fx.validate("stalled-1").await;
-    let answered = Utc::now();
-    assert_eq!((status, code.as_str()), (503, "control_plane_unavailable"));
-    assert!(took < ANSWER_BOUND, "answered in {took:?}");
-    fx.assert_verify_served().await;
+    let answered = fx.assert_refused_in_time("stalled-1").await;
     // The request reached the control plane, which may have decided it in time; it must not
     // have been decided after the client was told 503.
     if let Some(at) = fx.activated_at("stalled-1").await {
@@ -224,10 +231,7 @@ async fn a_half_open_link_answers_503_in_time_and_never_activates_later() {
     let fx = Faulty::new().await;
     let (_, before) = fx.connections().await;
     fx.proxy.black_hole();
-    let (status, code, took) = fx.validate("half-open-1").await;
-    assert_eq!((status, code.as_str()), (503, "control_plane_unavailable"));
-    assert!(took < ANSWER_BOUND, "answered in {took:?}");
-    fx.assert_verify_served().await;
+    fx.assert_refused_in_time("half-open-1").await;
     // The data plane notices the silence and drops the connection.
     wait_for(
         "the silence to be noticed",
@@ -251,10 +255,7 @@ async fn a_cut_link_reconnects_within_the_backoff_ceiling() {
     let fx = Faulty::new().await;
     let (_, before) = fx.connections().await;
     fx.proxy.cut();
-    let (status, code, took) = fx.validate("cut-1").await;
-    assert_eq!((status, code.as_str()), (503, "control_plane_unavailable"));
-    assert!(took < ANSWER_BOUND, "answered in {took:?}");
-    fx.assert_verify_served().await;
+    fx.assert_refused_in_time("cut-1").await;
     // Down long enough for the backoff to grow.
     tokio::time::sleep(Duration::from_secs(4)).await;
     fx.proxy.restore();

@@ -4,97 +4,57 @@
 //! its `--shutdown-timeout` even while clients hold connections open.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use integration_tests::cluster::TestCluster;
-use integration_tests::process::{binaries, wait_for};
+use integration_tests::process::{Process, binaries, wait_for};
 use serde_json::{Value, json};
+use test_support::process::log::address;
 
-/// A process started here, so the test can read its exit status.
-struct Spawned {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Spawned {
-    fn start(
-        cluster: &TestCluster,
-        name: &str,
-        binary: &str,
-        args: &[String],
-        faults: &str,
-    ) -> Self {
-        let log = cluster.dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(binaries().expect("binaries").join(binary))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "json")
-            .env("LICENSE_FAULTS", faults)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("spawned");
-        Spawned { child, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// A data plane's public and status addresses, from its "data plane listening" line
-    /// (it binds port 0).
-    async fn listening(&self) -> (String, String) {
-        wait_for_log(self, "data plane listening", Duration::from_secs(30)).await;
-        let line = self
-            .log_text()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["message"] == "data plane listening")
-            .expect("the line");
-        let field = |name: &str| line[name].as_str().expect("an address").to_owned();
-        (field("public"), field("status"))
-    }
-
-    /// The exit status, if the process ends within `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    fn terminate(&self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `binary` as `name` with `args` and the fault points `faults` armed.
+fn start(
+    cluster: &TestCluster,
+    name: &str,
+    binary: &str,
+    args: &[String],
+    faults: &str,
+) -> Process {
+    let program = binaries().expect("binaries").join(binary);
+    Process::start(
+        name,
+        &program,
+        args,
+        &[
+            ("RUST_LOG", "info"),
+            ("LOG_FORMAT", "json"),
+            ("LICENSE_FAULTS", faults),
+        ],
+        &cluster.dir,
+    )
+    .expect("started")
 }
 
 /// Waits until the log has a line containing `text`.
-async fn wait_for_log(process: &Spawned, text: &str, timeout: Duration) {
+async fn wait_for_log(process: &Process, text: &str, timeout: Duration) {
     wait_for(&format!("{text:?} in the log"), timeout, || async {
         process.log_text().contains(text)
     })
     .await
     .unwrap_or_else(|error| panic!("{error}; log:\n{}", process.log_text()));
+}
+
+/// A data plane's public and status addresses, from its "data plane listening" line (it
+/// binds port 0).
+async fn listening(process: &mut Process) -> (SocketAddr, SocketAddr) {
+    let line = process
+        .wait_for_log("data plane listening", Duration::from_secs(30))
+        .await
+        .expect("listening");
+    (
+        address(&line, "public").expect("public"),
+        address(&line, "status").expect("status"),
+    )
 }
 
 #[tokio::test]
@@ -103,8 +63,8 @@ async fn a_panic_in_the_cluster_client_reconnects_within_a_second() {
     let cp = cluster.start_control_plane().await.expect("control plane");
     let cache = cluster.dir.join("dp-faulty");
     let args = cluster.data_plane_args(&cp, &cache, "cluster-dp");
-    let dp = Spawned::start(&cluster, "dp-faulty", "data-plane", &args, "cluster-client");
-    let (public, status) = dp.listening().await;
+    let mut dp = start(&cluster, "dp-faulty", "data-plane", &args, "cluster-client");
+    let (public, status) = listening(&mut dp).await;
     let status_url = format!("http://{status}/status");
 
     wait_for_log(
@@ -172,7 +132,7 @@ async fn a_panic_in_the_revision_listener_stops_the_control_plane_with_a_failure
     .iter()
     .map(ToString::to_string)
     .collect();
-    let mut cp = Spawned::start(
+    let mut cp = start(
         &cluster,
         "cp-faulty",
         "control-plane",
@@ -187,6 +147,7 @@ async fn a_panic_in_the_revision_listener_stops_the_control_plane_with_a_failure
     .await;
     let status = cp
         .wait_exit(Duration::from_secs(1))
+        .await
         .unwrap_or_else(|| panic!("still running a second after the panic:\n{}", cp.log_text()));
     assert!(!status.success(), "exit status {status}");
     let log = cp.log_text();
@@ -201,8 +162,8 @@ async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections
     let cache = cluster.dir.join("dp-term");
     let mut args = cluster.data_plane_args(&cp, &cache, "cluster-dp");
     args.extend(["--shutdown-timeout".to_owned(), "2s".to_owned()]);
-    let mut dp = Spawned::start(&cluster, "dp-term", "data-plane", &args, "");
-    let (public, status) = dp.listening().await;
+    let mut dp = start(&cluster, "dp-term", "data-plane", &args, "");
+    let (public, status) = listening(&mut dp).await;
     let status_url = format!("http://{status}/status/ready");
     let client = cluster.client.clone();
     wait_for("the data plane", Duration::from_secs(30), || async {
@@ -234,9 +195,10 @@ async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections
         .expect("half a request");
 
     let asked = Instant::now();
-    dp.terminate();
+    dp.ask_to_stop();
     let status = dp
         .wait_exit(Duration::from_secs(4))
+        .await
         .unwrap_or_else(|| panic!("still running 4 s after SIGTERM:\n{}", dp.log_text()));
     let took = asked.elapsed();
     assert!(status.success(), "exit status {status}:\n{}", dp.log_text());
