@@ -177,7 +177,7 @@ async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections
     .expect("ready");
 
     // One client keeps its connection alive after an answer; another stops mid-request.
-    let mut kept_alive = TcpStream::connect(&public).expect("connect");
+    let mut kept_alive = TcpStream::connect(public).expect("connect");
     kept_alive
         .write_all(
             b"POST /api/licenses/verify HTTP/1.1\r\nHost: dp\r\nContent-Type: application/json\r\n\
@@ -187,7 +187,7 @@ async fn sigterm_stops_a_data_plane_within_its_deadline_despite_open_connections
     let mut answer = [0u8; 512];
     let read = kept_alive.read(&mut answer).expect("an answer");
     assert!(read > 0);
-    let mut half_sent = TcpStream::connect(&public).expect("connect");
+    let mut half_sent = TcpStream::connect(public).expect("connect");
     half_sent
         .write_all(
             b"POST /api/licenses/verify HTTP/1.1\r\nHost: dp\r\nContent-Length: 100\r\n\r\n{",
